@@ -1,0 +1,1 @@
+# Copyright (c) mmmultimae contributors. All rights reserved.

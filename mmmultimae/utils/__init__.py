@@ -1,0 +1,9 @@
+# Copyright (c) mmmultimae contributors. All rights reserved.
+from .checkpoint import (register_checkpoint_loaders,
+                         torch_load_trusting_mmengine)
+from .setup_env import register_all_modules
+
+__all__ = [
+    'register_all_modules', 'register_checkpoint_loaders',
+    'torch_load_trusting_mmengine'
+]
