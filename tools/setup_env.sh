@@ -67,18 +67,13 @@ phase_end
 
 # ---------------------------------------------------------------- 2. torch
 phase_start "torch (${TORCH_SPEC})"
+# pip is idempotent: an already satisfied spec costs a few seconds.
+TORCH_ARGS=()
+[ -n "${TORCH_INDEX_URL:-}" ] && TORCH_ARGS=(--index-url "$TORCH_INDEX_URL")
 # shellcheck disable=SC2086
-if ! "${PIP[@]}" install -q --dry-run --no-deps ${TORCH_SPEC} 2>/dev/null | grep -q "Would install"; then
-  echo "[setup_env] already installed"
-else
-  if [ -n "${TORCH_INDEX_URL:-}" ]; then
-    "${PIP[@]}" install --progress-bar on --index-url "$TORCH_INDEX_URL" ${TORCH_SPEC} \
-      || fail "torch install failed from ${TORCH_INDEX_URL}; check TORCH_SPEC/TORCH_INDEX_URL"
-  else
-    "${PIP[@]}" install --progress-bar on ${TORCH_SPEC} \
-      || fail "torch install failed; set TORCH_SPEC (and TORCH_INDEX_URL for CUDA builds)"
-  fi
-fi
+"${PIP[@]}" install --progress-bar on "${TORCH_ARGS[@]}" ${TORCH_SPEC} \
+  || fail "torch install failed; set TORCH_SPEC (and TORCH_INDEX_URL for CUDA builds)"
+"$PY" -c "import torch" || fail "torch does not import"
 phase_end
 
 # ---------------------------------------------------------------- 3. mmcv
