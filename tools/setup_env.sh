@@ -116,7 +116,7 @@ PYEOF
     if [ "$CUDA_OPS" = "1" ]; then export FORCE_CUDA=1; else export FORCE_CUDA=0; fi
     mkdir -p "$WHEEL_DIR"
     "${PIP[@]}" wheel -v --no-build-isolation --no-deps "$SRC" -w "$BUILD/wheel" 2>&1 \
-      | awk '/Building|building|Compiling|compiling|g\+\+|nvcc/ { n++; if (n % 25 == 0) { printf "[setup_env] mmcv build: %d compile lines so far\n", n; fflush() } } /[Ee]rror/ { print; fflush() }'
+      | awk '/^ *\[[0-9]+\/[0-9]+\]/ { n++; if (n % 10 == 0) { printf "[setup_env] mmcv build: compiled %s\n", $1; fflush() } } / error|Error:/ { print; fflush() }'
     [ "${PIPESTATUS[0]}" = "0" ] || fail "mmcv build failed (compiler errors above); needs gcc >= 10 for C++20"
     cp "$BUILD"/wheel/mmcv-*.whl "$WHEEL_DIR/"
     WHEEL=$(ls "$WHEEL_DIR"/mmcv-${MMCV_VERSION}-*.whl | head -n 1)
@@ -139,4 +139,5 @@ phase_start "mmmultimae (editable)"
 "$PY" -c "import mmmultimae, mmseg.models" || fail "import check failed"
 phase_end
 
+"$PY" "$REPO/tools/env_stamp.py" write || fail "could not write the environment stamp"
 echo "[setup_env] environment ready in $(( $(date +%s) - T0 )) s: ${PY}"

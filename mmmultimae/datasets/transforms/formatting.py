@@ -1,0 +1,100 @@
+# Copyright (c) mmmultimae contributors. All rights reserved.
+"""Packing of a multi-modal sample into ``inputs`` and a data sample."""
+from typing import Dict, Optional, Sequence
+
+import numpy as np
+import torch
+from mmcv.transforms import BaseTransform
+from mmengine.structures import BaseDataElement
+
+from mmmultimae.registry import TRANSFORMS
+from ..synthetic_scenes import decode_normals
+
+DEFAULT_META_KEYS = ('img_path', 'ori_shape', 'img_shape', 'crop_bbox',
+                     'flip', 'flip_direction', 'gt_label', 'sample_idx')
+
+
+def _writable(array: np.ndarray) -> np.ndarray:
+    """A C-contiguous, writable array (``torch.from_numpy`` needs both)."""
+    if not array.flags.writeable or not array.flags.c_contiguous:
+        return np.array(array, order='C')
+    return array
+
+
+@TRANSFORMS.register_module()
+class PackMultiModalInputs(BaseTransform):
+    """Pack the modalities of a sample as the data contract says.
+
+    ``inputs`` holds, per modality present: ``rgb`` uint8 ``(3, H, W)``,
+    ``depth`` float32 ``(1, H, W)`` (not standardised), ``semseg`` int64
+    ``(h, w)`` (already downsampled) and ``normal`` float32 ``(3, H, W)``
+    unit vectors (decoded from the uint8 file code). ``data_samples`` is a
+    :class:`~mmengine.structures.BaseDataElement` whose metainfo holds the
+    ``meta_keys`` present in ``results``.
+
+    Args:
+        modalities (Sequence[str], optional): Modalities to pack; all of
+            ``results['modalities']`` when None. A listed modality missing
+            from the sample is an error.
+        meta_keys (Sequence[str]): Keys copied into the metainfo.
+        num_classes (int, optional): If given, semseg ids must be smaller;
+            a larger id is an error naming the semseg file.
+    """
+
+    def __init__(self,
+                 modalities: Optional[Sequence[str]] = None,
+                 meta_keys: Sequence[str] = DEFAULT_META_KEYS,
+                 num_classes: Optional[int] = None) -> None:
+        self.modalities = tuple(modalities) if modalities else None
+        self.meta_keys = tuple(meta_keys)
+        if num_classes is not None and num_classes < 1:
+            raise ValueError(f'num_classes must be >= 1, got {num_classes}')
+        self.num_classes = num_classes
+
+    def _pack(self, mod: str, array: np.ndarray,
+              results: Dict) -> torch.Tensor:
+        if mod in ('rgb', 'normal'):
+            if array.ndim != 3 or array.shape[2] != 3:
+                raise ValueError(f'{mod} must be (H, W, 3), got shape '
+                                 f'{array.shape}')
+            if mod == 'rgb':
+                if array.dtype != np.uint8:
+                    raise TypeError(f'rgb must be uint8, got {array.dtype}')
+            elif array.dtype == np.uint8:
+                array = decode_normals(array)
+            return torch.from_numpy(_writable(array)).permute(2, 0,
+                                                              1).contiguous()
+        if array.ndim != 2:
+            raise ValueError(f'{mod} must be (H, W), got shape {array.shape}')
+        if mod == 'depth':
+            return torch.from_numpy(
+                _writable(array.astype(np.float32, copy=False)))[None]
+        if mod == 'semseg':
+            if self.num_classes is not None and array.size:
+                top = int(array.max())
+                if top >= self.num_classes:
+                    bad = np.unique(array[array >= self.num_classes])
+                    path = results.get('img_path', {}).get('semseg', '?')
+                    raise ValueError(
+                        f"semseg file '{path}' has class ids "
+                        f'{bad.tolist()} >= num_classes={self.num_classes}')
+            return torch.from_numpy(array.astype(np.int64))
+        raise KeyError(f'PackMultiModalInputs does not know how to pack '
+                       f'modality {mod!r}')
+
+    def transform(self, results: Dict) -> Dict:
+        """Build ``dict(inputs=..., data_samples=...)``."""
+        modalities = self.modalities or results['modalities']
+        missing = [m for m in modalities if m not in results]
+        if missing:
+            raise KeyError(f'PackMultiModalInputs: modalities {missing} are '
+                           f'missing from the sample')
+        inputs = {m: self._pack(m, results[m], results) for m in modalities}
+        metainfo = {k: results[k] for k in self.meta_keys if k in results}
+        return dict(
+            inputs=inputs, data_samples=BaseDataElement(metainfo=metainfo))
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}(modalities={self.modalities}, '
+                f'meta_keys={self.meta_keys}, '
+                f'num_classes={self.num_classes})')

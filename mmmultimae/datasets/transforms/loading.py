@@ -1,0 +1,148 @@
+# Copyright (c) mmmultimae contributors. All rights reserved.
+"""Loading of aligned multi-modal images (rgb, depth, semseg, normal)."""
+import logging
+from typing import Dict, Optional, Sequence
+
+import numpy as np
+from mmcv.transforms import BaseTransform
+from mmengine.logging import print_log
+from PIL import Image
+
+from mmmultimae.registry import TRANSFORMS
+
+#: Modalities the loader can decode, and how each is stored in ``results``.
+LOADABLE_MODALITIES = ('rgb', 'depth', 'semseg', 'normal')
+
+_DEPTH_MODES = ('I;16', 'I;16L', 'I;16B', 'I;16N', 'I', 'F')
+_LABEL_MODES = ('P', 'L')
+
+
+def _decode(modality: str, img: Image.Image, path: str,
+            depth_scale: float) -> np.ndarray:
+    """Turn one opened image into the pipeline's array for ``modality``."""
+    if modality in ('rgb', 'normal'):
+        if img.mode != 'RGB':
+            if modality == 'normal':
+                raise ValueError(f"normal file '{path}' has PIL mode "
+                                 f"{img.mode!r}; expected 'RGB'")
+            img = img.convert('RGB')
+        return np.array(img)
+    if modality == 'depth':
+        if img.mode not in _DEPTH_MODES:
+            raise ValueError(
+                f"depth file '{path}' has PIL mode {img.mode!r}; expected a "
+                f'single-channel 16-bit, 32-bit or float image '
+                f'({", ".join(_DEPTH_MODES)})')
+        depth = np.asarray(img).astype(np.float32) * np.float32(depth_scale)
+        bad = ~np.isfinite(depth)
+        if bad.any():
+            raise ValueError(f"depth file '{path}' has {int(bad.sum())} "
+                             'non-finite (NaN/inf) pixels')
+        return depth
+    if img.mode not in _LABEL_MODES:
+        raise ValueError(
+            f"semseg file '{path}' has PIL mode {img.mode!r}; expected a "
+            "palette ('P') or 8-bit ('L') label image")
+    return np.array(img)
+
+
+@TRANSFORMS.register_module()
+class LoadMultiModalImages(BaseTransform):
+    """Load the aligned images of one sample.
+
+    Reads ``results['img_path'][mod]`` for each modality with PIL and
+    stores ``results[mod]``:
+
+    - ``rgb``: uint8 ``(H, W, 3)`` (any PIL mode, converted to RGB);
+    - ``depth``: float32 ``(H, W)``, the raw value times ``depth_scale``
+      (16-bit PNG or JPEG 2000, 32-bit or float TIFF);
+    - ``semseg``: uint8 ``(H, W)`` class ids (palette or 8-bit image);
+    - ``normal``: uint8 ``(H, W, 3)``, the file's ``(n + 1) / 2 * 255``
+      code (decoded by :class:`PackMultiModalInputs`).
+
+    It also sets ``results['modalities']`` (tuple, in the given order) and
+    ``ori_shape``/``img_shape`` (the first modality's ``(H, W)``).
+
+    About ``depth_scale``: the official loader divides the 16-bit value by
+    ``2**16`` (Omnidata codes map ``[0, 2**16)`` to ``[0, 128)`` m), which
+    is the default here. Depth is standardised per image before the model,
+    so the scale does not change training; the synthetic-scene configs set
+    ``depth_scale=128 / 2**16`` so that depth is in metres.
+
+    Args:
+        modalities (Sequence[str]): Modalities to load, a subset of
+            :data:`LOADABLE_MODALITIES`.
+        depth_scale (float): Factor applied to raw depth values.
+            Defaults to ``2**-16``.
+        on_error (str): ``'raise'`` (default) raises an error naming the
+            file that cannot be read or decoded; ``'skip'`` logs it and
+            returns None, so mmengine's dataset fetches another sample
+            (train mode only). ``num_skipped`` counts the skips.
+    """
+
+    def __init__(self,
+                 modalities: Sequence[str] = ('rgb', 'depth', 'semseg'),
+                 depth_scale: float = 2**-16,
+                 on_error: str = 'raise') -> None:
+        unknown = [m for m in modalities if m not in LOADABLE_MODALITIES]
+        if unknown or not modalities:
+            raise ValueError(
+                f'LoadMultiModalImages: modalities must be a non-empty '
+                f'subset of {LOADABLE_MODALITIES}, got {tuple(modalities)}')
+        if on_error not in ('raise', 'skip'):
+            raise ValueError(
+                f"on_error must be 'raise' or 'skip', got {on_error!r}")
+        self.modalities = tuple(modalities)
+        self.depth_scale = float(depth_scale)
+        self.on_error = on_error
+        self.num_skipped = 0
+
+    def _load(self, modality: str, path: str) -> np.ndarray:
+        try:
+            with Image.open(path) as img:
+                return _decode(modality, img, path, self.depth_scale)
+        except FileNotFoundError as err:
+            raise FileNotFoundError(
+                f"{modality} file '{path}' does not exist") from err
+        except (OSError, SyntaxError) as err:
+            # PIL raises OSError (UnidentifiedImageError, truncated data)
+            # and sometimes SyntaxError for broken headers
+            raise OSError(
+                f"cannot read {modality} file '{path}': {err}") from err
+
+    def transform(self, results: Dict) -> Optional[Dict]:
+        """Load every modality of ``results['img_path']``."""
+        paths = results.get('img_path')
+        if not isinstance(paths, dict):
+            raise TypeError(
+                "LoadMultiModalImages expects results['img_path'] to be a "
+                f'dict modality -> path, got {type(paths).__name__}')
+        missing = [m for m in self.modalities if m not in paths]
+        if missing:
+            raise KeyError(
+                f'LoadMultiModalImages: no path for modalities {missing} '
+                f'(sample has {sorted(paths)})')
+        loaded = {}
+        for mod in self.modalities:
+            try:
+                loaded[mod] = self._load(mod, paths[mod])
+            except (OSError, ValueError) as err:
+                if self.on_error == 'raise':
+                    raise
+                self.num_skipped += 1
+                print_log(
+                    f'LoadMultiModalImages: skipped a sample ({err}); '
+                    f'{self.num_skipped} skipped so far in this process',
+                    logger='current',
+                    level=logging.WARNING)
+                return None
+        results.update(loaded)
+        results['modalities'] = self.modalities
+        shape = loaded[self.modalities[0]].shape[:2]
+        results['ori_shape'] = results['img_shape'] = shape
+        return results
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}(modalities={self.modalities}, '
+                f'depth_scale={self.depth_scale}, '
+                f'on_error={self.on_error!r})')

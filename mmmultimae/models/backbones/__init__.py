@@ -1,0 +1,4 @@
+# Copyright (c) mmmultimae contributors. All rights reserved.
+from .multivit import MultiViT
+
+__all__ = ['MultiViT']

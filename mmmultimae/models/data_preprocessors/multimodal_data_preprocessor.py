@@ -1,0 +1,249 @@
+# Copyright (c) mmmultimae contributors. All rights reserved.
+"""Batch preparation for dicts of modalities."""
+from typing import Dict, List, Optional, Sequence, Union
+
+import torch
+from mmengine.model import BaseDataPreprocessor
+from torch import Tensor
+
+from mmmultimae.registry import MODELS
+
+_DENSE_KEYS = ('mean', 'std', 'standardize', 'trim', 'eps', 'stride_level')
+_LABEL_KEYS = ('num_classes', 'ignore_index', 'stride_level')
+
+
+def standardize_depth(depth: Tensor,
+                      trim: float = 0.1,
+                      eps: float = 1e-6) -> Tensor:
+    """Robust per-sample standardisation of depth maps (official MultiMAE).
+
+    Per sample, all pixels are sorted and only ``[int(trim n),
+    int((1 - trim) n))`` are kept; their mean and unbiased variance give
+    ``(d - mean) / sqrt(var + eps)``, applied to every pixel. Vectorised
+    over the batch.
+
+    Args:
+        depth (Tensor): Depth maps ``(B, ...)``, e.g. ``(B, 1, H, W)``.
+        trim (float): Fraction cut at each end. Defaults to 0.1.
+        eps (float): Added to the variance. Defaults to 1e-6.
+
+    Returns:
+        Tensor: Standardised maps, same shape, float.
+    """
+    if not 0 <= trim < 0.5:
+        raise ValueError(f'trim must be in [0, 0.5), got {trim}')
+    b = depth.shape[0]
+    flat = depth.reshape(b, -1).float()
+    n = flat.shape[1]
+    low, high = int(trim * n), int((1 - trim) * n)
+    if high - low < 2:
+        raise ValueError(f'standardize_depth keeps {high - low} of {n} '
+                         'pixels per sample; at least 2 are needed')
+    kept = flat.sort(dim=1).values[:, low:high]
+    mean = kept.mean(dim=1)
+    std = torch.sqrt(kept.var(dim=1, unbiased=True) + eps)
+    shape = (b, ) + (1, ) * (depth.dim() - 1)
+    return (depth.float() - mean.view(shape)) / std.view(shape)
+
+
+def _first_bad_samples(bad: Tensor) -> List[int]:
+    """Indices of the samples (dim 0) where ``bad`` is set anywhere."""
+    return bad.reshape(bad.shape[0], -1).any(dim=1).nonzero()[:, 0].tolist()
+
+
+@MODELS.register_module()
+class MultiModalDataPreprocessor(BaseDataPreprocessor):
+    """Stack, check, move and normalise a dict of modalities.
+
+    Every modality present in the inputs needs an entry (an empty dict passes
+    it through as float). Dense modalities (``(C, H, W)`` per sample) take
+    ``mean`` / ``std`` (per channel, in the input's units: ImageNet statistics
+    x 255 for uint8 RGB) or ``standardize=True`` (robust per-sample
+    standardisation, :func:`standardize_depth`, with ``trim`` and ``eps``).
+    Label maps (``(h, w)`` per sample) are recognised by ``num_classes``; ids
+    must be in ``[0, num_classes)`` or equal ``ignore_index`` (if given), and
+    they come out as int64.
+
+    Sizes are checked across modalities at full resolution: a modality with
+    ``stride_level`` s (default 1 for dense modalities, 4 for label maps, as
+    MultiMAE's 1/4-resolution semseg) must be ``(H / s, W / s)``. NaN/inf
+    values of float modalities and out-of-range ids raise a ``ValueError``
+    naming the modality and the samples. The checks run before the transfer
+    to the device (on the CPU batches of the data loader), so they add no
+    device synchronisation.
+
+    Example:
+        >>> preprocessor = MultiModalDataPreprocessor(
+        ...     rgb=dict(mean=[123.675, 116.28, 103.53],
+        ...              std=[58.395, 57.12, 57.375]),
+        ...     depth=dict(standardize=True, trim=0.1),
+        ...     semseg=dict(num_classes=133))
+
+    Args:
+        non_blocking (bool): Asynchronous host-to-device copies. Defaults to
+            False.
+        **modalities (dict): Config of each modality, see above.
+    """
+
+    def __init__(self, non_blocking: bool = False, **modalities: dict) -> None:
+        super().__init__(non_blocking=non_blocking)
+        if not modalities:
+            raise ValueError('MultiModalDataPreprocessor needs the config of '
+                             'at least one modality, e.g. rgb=dict(mean=..., '
+                             'std=...)')
+        self.configs: Dict[str, dict] = {}
+        for name, cfg in modalities.items():
+            if not isinstance(cfg, dict):
+                raise TypeError(f'config of modality {name!r} must be a dict, '
+                                f'got {cfg!r}')
+            self.configs[name] = self._parse_config(name, dict(cfg))
+
+    def _parse_config(self, name: str, cfg: dict) -> dict:
+        is_label = 'num_classes' in cfg
+        allowed = _LABEL_KEYS if is_label else _DENSE_KEYS
+        unknown = sorted(set(cfg) - set(allowed))
+        if unknown:
+            raise ValueError(
+                f'modality {name!r}: unknown keys {unknown}; '
+                f'{"label maps" if is_label else "dense modalities"} accept '
+                f'{list(allowed)}')
+        if is_label:
+            cfg.setdefault('stride_level', 4)
+            cfg.setdefault('ignore_index', None)
+            cfg['kind'] = 'label'
+            return cfg
+        cfg.setdefault('stride_level', 1)
+        if ('mean' in cfg) != ('std' in cfg):
+            raise ValueError(f'modality {name!r}: give both mean and std')
+        if 'mean' in cfg and cfg.get('standardize', False):
+            raise ValueError(f'modality {name!r}: mean/std and standardize '
+                             'are exclusive')
+        if 'mean' in cfg:
+            mean = torch.as_tensor(cfg.pop('mean'), dtype=torch.float32)
+            std = torch.as_tensor(cfg.pop('std'), dtype=torch.float32)
+            if mean.dim() != 1 or mean.shape != std.shape:
+                raise ValueError(f'modality {name!r}: mean and std must be '
+                                 'sequences of the same length (one value '
+                                 'per channel)')
+            if not bool((std > 0).all()):
+                raise ValueError(f'modality {name!r}: std must be positive')
+            self.register_buffer(f'{name}_mean', mean.view(-1, 1, 1), False)
+            self.register_buffer(f'{name}_std', std.view(-1, 1, 1), False)
+            cfg['normalize'] = True
+        cfg.setdefault('standardize', False)
+        cfg.setdefault('trim', 0.1)
+        cfg.setdefault('eps', 1e-6)
+        cfg['kind'] = 'dense'
+        return cfg
+
+    @staticmethod
+    def _stack(name: str, value: Union[Tensor, Sequence[Tensor]]) -> Tensor:
+        if isinstance(value, Tensor):
+            return value
+        if not isinstance(value, (list, tuple)) or not value or \
+                not all(isinstance(v, Tensor) for v in value):
+            raise TypeError(f'inputs[{name!r}] must be a tensor or a '
+                            'non-empty list of tensors')
+        shapes = {tuple(v.shape) for v in value}
+        if len(shapes) != 1:
+            raise ValueError(
+                f'inputs[{name!r}]: samples have different shapes '
+                f'{[tuple(v.shape) for v in value]}; resize or crop them to '
+                'one size in the pipeline')
+        return torch.stack(list(value))
+
+    def _check(self, name: str, x: Tensor) -> None:
+        cfg = self.configs[name]
+        if cfg['kind'] == 'label':
+            if x.dim() != 3 or x.dtype.is_floating_point:
+                raise ValueError(
+                    f'inputs[{name!r}] must be integer label maps (B, h, w), '
+                    f'got {x.dtype} of shape {tuple(x.shape)}')
+            bad = (x < 0) | (x >= cfg['num_classes'])
+            if cfg['ignore_index'] is not None:
+                bad &= x != cfg['ignore_index']
+            if bool(bad.any()):
+                allowed = f'[0, {cfg["num_classes"]})'
+                if cfg['ignore_index'] is not None:
+                    allowed += f' or {cfg["ignore_index"]} (ignore_index)'
+                raise ValueError(
+                    f'inputs[{name!r}]: class ids must be in {allowed}; '
+                    f'samples {_first_bad_samples(bad)} have ids '
+                    f'{torch.unique(x[bad])[:10].tolist()}')
+            return
+        if x.dim() != 4:
+            raise ValueError(f'inputs[{name!r}] must be (B, C, H, W), got '
+                             f'shape {tuple(x.shape)}')
+        if cfg.get('normalize'):
+            channels = getattr(self, f'{name}_mean').shape[0]
+            if x.shape[1] != channels:
+                raise ValueError(
+                    f'inputs[{name!r}] has {x.shape[1]} channels but mean/'
+                    f'std have {channels} values')
+        if x.dtype.is_floating_point:
+            bad = ~torch.isfinite(x)
+            if bool(bad.any()):
+                raise ValueError(
+                    f'inputs[{name!r}] has NaN or inf values in samples '
+                    f'{_first_bad_samples(bad)}')
+
+    def _check_sizes(self, inputs: Dict[str, Tensor]) -> None:
+        full = {}
+        for name, x in inputs.items():
+            s = self.configs[name]['stride_level']
+            full[name] = (int(x.shape[-2]) * s, int(x.shape[-1]) * s)
+        if len(set(full.values())) > 1:
+            details = ', '.join(
+                f'{name} {tuple(inputs[name].shape[-2:])} (stride_level '
+                f'{self.configs[name]["stride_level"]})' for name in inputs)
+            raise ValueError('modalities do not cover the same image: '
+                             f'{details}')
+        batch = {name: int(x.shape[0]) for name, x in inputs.items()}
+        if len(set(batch.values())) > 1:
+            raise ValueError(f'modalities have different batch sizes {batch}')
+
+    def _normalize(self, name: str, x: Tensor) -> Tensor:
+        cfg = self.configs[name]
+        if cfg['kind'] == 'label':
+            return x.long()
+        x = x.float()
+        if cfg.get('normalize'):
+            return (x - getattr(self, f'{name}_mean')) / getattr(
+                self, f'{name}_std')
+        if cfg['standardize']:
+            return standardize_depth(x, cfg['trim'], cfg['eps'])
+        return x
+
+    def forward(self, data: dict, training: bool = False) -> dict:
+        """Prepare a collated batch.
+
+        Args:
+            data (dict): ``dict(inputs={modality: list of per-sample tensors
+                or a stacked tensor}, data_samples=...)``.
+            training (bool): Unused (no train-time batch augmentation).
+
+        Returns:
+            dict: ``dict(inputs={modality: Tensor on the device},
+            data_samples=...)``: float ``(B, C, H, W)`` dense modalities,
+            int64 ``(B, h, w)`` label maps.
+        """
+        inputs = data.get('inputs') if isinstance(data, dict) else None
+        if not isinstance(inputs, dict) or not inputs:
+            raise TypeError('MultiModalDataPreprocessor expects data = '
+                            "dict(inputs={modality: ...}, ...) with at least "
+                            'one modality')
+        unknown = [name for name in inputs if name not in self.configs]
+        if unknown:
+            raise KeyError(
+                f'no preprocessor config for modalities {unknown}; '
+                f'configured: {list(self.configs)} (add e.g. '
+                f'{unknown[0]}=dict() to pass one through as float)')
+        batch = {name: self._stack(name, v) for name, v in inputs.items()}
+        for name, x in batch.items():
+            self._check(name, x)
+        self._check_sizes(batch)
+        batch = self.cast_data(batch)
+        out = {name: self._normalize(name, x) for name, x in batch.items()}
+        return dict(
+            inputs=out,
+            data_samples=self.cast_data(data.get('data_samples')))

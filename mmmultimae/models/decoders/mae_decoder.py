@@ -1,0 +1,154 @@
+# Copyright (c) mmmultimae contributors. All rights reserved.
+"""MAE-style self-attention decoder (baselines of the paper's Tables 10/11).
+
+The design follows MAE's decoder (He et al.; mmpretrain's
+``MAEPretrainDecoder``): mask tokens fill the masked positions of one
+modality's grid, a fixed sin-cos table is added, and self-attention blocks,
+a final norm and a linear head predict the patches. MAE-D8 is 512-d x 8
+blocks x 16 heads, MAE-D2 256-d x 2 blocks.
+"""
+from functools import partial
+from typing import Optional, Tuple, Union
+
+import torch
+from mmengine.model import BaseModule
+from timm.models.vision_transformer import Block
+from torch import Tensor, nn
+
+from mmmultimae.registry import MODELS
+from ..utils.blocks import init_linear_and_norm_weights
+from ..utils.pos_embed import (build_2d_sincos_pos_embed, resize_pos_embed,
+                               to_2tuple_int)
+from ..utils.token_layout import TokenLayout
+from .spatial_decoder import _check_decoder_inputs, modality_grid_tokens
+
+
+@MODELS.register_module()
+class MAEDecoder(BaseModule):
+    """Self-attention decoder over one modality's full token grid.
+
+    ``context_proj`` maps the encoder tokens to ``embed_dims``; the query
+    modality's grid is filled with its visible tokens and ``mask_token``
+    elsewhere, the sin-cos ``pos_embed`` (resized bilinear) is added, the
+    projected global tokens are appended (without position, like MAE's class
+    token whose position is zero), then ``num_layers`` timm ``Block`` s,
+    ``norm`` and ``head`` give ``(c ph pw)`` patches. Visible tokens of
+    other modalities are not used.
+
+    Args:
+        modality (str): Name of the decoded output.
+        out_channels (int): Output channels ``C``.
+        encoder_dims (int): Width of the encoder tokens.
+        embed_dims (int): Decoder width. Defaults to 512.
+        num_layers (int): Number of blocks. Defaults to 8.
+        num_heads (int): Attention heads. Defaults to 16.
+        mlp_ratio (float): MLP hidden width ratio. Defaults to 4.
+        qkv_bias (bool): Bias of the qkv projection. Defaults to True.
+        patch_size (int): Patch size at full resolution. Defaults to 16.
+        stride_level (int): Output resolution divisor. Defaults to 1.
+        image_size (int | tuple[int, int]): Full-resolution size the
+            position table is built for. Defaults to 224.
+        query_modality (str, optional): Input modality whose grid and mask
+            are decoded; defaults to ``modality``.
+        drop_path_rate (float): Stochastic depth. Defaults to 0.
+        init_cfg (dict, optional): mmengine init config.
+    """
+
+    def __init__(self,
+                 modality: str,
+                 out_channels: int,
+                 encoder_dims: int,
+                 embed_dims: int = 512,
+                 num_layers: int = 8,
+                 num_heads: int = 16,
+                 mlp_ratio: float = 4.,
+                 qkv_bias: bool = True,
+                 patch_size: int = 16,
+                 stride_level: int = 1,
+                 image_size: Union[int, Tuple[int, int]] = 224,
+                 query_modality: Optional[str] = None,
+                 drop_path_rate: float = 0.,
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        if patch_size % stride_level:
+            raise ValueError(f'MAEDecoder({modality!r}): patch_size '
+                             f'{patch_size} is not divisible by stride_level '
+                             f'{stride_level}')
+        self.modality = modality
+        self.query_modality = query_modality or modality
+        self.out_channels = out_channels
+        self.embed_dims = embed_dims
+        self.stride_level = stride_level
+        self.patch_size = (patch_size // stride_level, ) * 2
+        image_size = to_2tuple_int(image_size, 'image_size')
+        if image_size[0] % patch_size or image_size[1] % patch_size:
+            raise ValueError(f'MAEDecoder({modality!r}): image_size '
+                             f'{image_size} is not divisible by patch_size '
+                             f'{patch_size}')
+        self.grid = (image_size[0] // patch_size, image_size[1] // patch_size)
+
+        self.context_proj = nn.Linear(encoder_dims, embed_dims)
+        self.mask_token = nn.Parameter(torch.zeros(1, 1, embed_dims))
+        self.pos_embed = nn.Parameter(
+            build_2d_sincos_pos_embed(self.grid, embed_dims),
+            requires_grad=False)
+        norm_layer = partial(nn.LayerNorm, eps=1e-6)
+        dpr = torch.linspace(0, drop_path_rate, num_layers).tolist()
+        self.blocks = nn.ModuleList([
+            Block(
+                embed_dims,
+                num_heads,
+                mlp_ratio,
+                qkv_bias=qkv_bias,
+                drop_path=dpr[i],
+                norm_layer=norm_layer) for i in range(num_layers)
+        ])
+        self.norm = norm_layer(embed_dims)
+        self.head = nn.Linear(
+            embed_dims, out_channels * self.patch_size[0] *
+            self.patch_size[1])
+        self._official_init()
+
+    def _official_init(self) -> None:
+        """Xavier linears (split for qkv), LayerNorm 1/0, zero mask token
+        (MultiMAE's init applied to the MAE decoder)."""
+        init_linear_and_norm_weights(self)
+        nn.init.zeros_(self.mask_token)
+
+    def init_weights(self) -> None:
+        """Apply the official init, then ``init_cfg`` (if any)."""
+        self._official_init()
+        super().init_weights()
+
+    def forward(self, encoder_tokens: Tensor, layout: TokenLayout,
+                ids_keep: Tensor, ids_restore: Tensor) -> Tensor:
+        """Decode.
+
+        Args:
+            encoder_tokens (Tensor): Encoder output ``(B, n_vis + G, D)``.
+            layout (TokenLayout): Layout of the concatenated input tokens;
+                must contain ``query_modality``.
+            ids_keep (Tensor): ``(B, n_vis)`` indices of the visible tokens.
+            ids_restore (Tensor): ``(B, N_total)``, see ``masks_to_ids``.
+
+        Returns:
+            Tensor: Patch tokens ``(B, h * w, C * ph * pw)``.
+        """
+        n_vis = _check_decoder_inputs(encoder_tokens, layout, ids_keep,
+                                      ids_restore, type(self).__name__)
+        if self.query_modality not in layout.grids:
+            raise KeyError(f'MAEDecoder({self.modality!r}) decodes the input '
+                           f'modality {self.query_modality!r}, which is not '
+                           f'among the inputs {layout.modalities}')
+        x = self.context_proj(encoder_tokens)
+        grid = layout.grids[self.query_modality]
+        tokens = modality_grid_tokens(x[:, :n_vis], self.mask_token,
+                                      ids_restore,
+                                      layout.slices[self.query_modality])
+        pos = resize_pos_embed(self.pos_embed, grid, 'bilinear')
+        tokens = tokens + pos.flatten(2).transpose(1, 2).to(x.dtype)
+        x = torch.cat([tokens, x[:, n_vis:]], dim=1)
+        for block in self.blocks:
+            x = block(x)
+        x = self.norm(x)
+        return self.head(x[:, :tokens.shape[1]])
