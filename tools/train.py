@@ -50,24 +50,26 @@ def parse_args() -> argparse.Namespace:
 
 
 def enable_amp(cfg: Config, dtype: str) -> None:
-    """Switch the config's optimizer wrapper to ``AmpOptimWrapper``."""
+    """Switch the config's optimizer wrapper to mixed precision.
+
+    Uses ``MixedPrecisionOptimWrapper`` (autocast with an explicit dtype, a
+    loss scaler only for fp16), see
+    ``mmmultimae/engine/optimizers/mixed_precision_optim_wrapper.py``.
+    """
     wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
-    if wrapper == 'AmpOptimWrapper':
+    amp_wrappers = ('MixedPrecisionOptimWrapper', 'AmpOptimWrapper')
+    if wrapper not in ('OptimWrapper', ) + amp_wrappers:
+        raise ValueError(
+            '--amp needs optim_wrapper.type OptimWrapper or a mixed-precision '
+            f'wrapper, the config has {wrapper!r}')
+    if wrapper in amp_wrappers:
         print_log(
-            'AMP is already enabled in the config; --amp sets its dtype to '
-            f'{dtype}.',
+            f'AMP is already enabled in the config; --amp sets dtype {dtype}',
             logger='current',
             level=logging.WARNING)
-    elif wrapper != 'OptimWrapper':
-        raise ValueError(
-            f'--amp needs optim_wrapper.type OptimWrapper or AmpOptimWrapper, '
-            f'the config has {wrapper!r}')
-    cfg.optim_wrapper.type = 'AmpOptimWrapper'
+    cfg.optim_wrapper.type = 'MixedPrecisionOptimWrapper'
     cfg.optim_wrapper.dtype = dtype
-    if dtype == 'float16':
-        cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
-    else:
-        cfg.optim_wrapper.pop('loss_scale', None)
+    cfg.optim_wrapper.pop('loss_scale', None)
 
 
 def main() -> None:

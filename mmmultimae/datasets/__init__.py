@@ -13,6 +13,6 @@ __all__ = [
     'render_scene', 'render', 'sample_scene', 'write_synthetic_dataset',
     'encode_depth', 'decode_depth', 'encode_normals', 'decode_normals',
     'CLASSES', 'PALETTE', 'SCENE_TYPES', 'LoadMultiModalImages',
-    'MultiModalRandomResizedCrop', 'MultiModalRandomFlip',
-    'DownsampleLabels', 'PackMultiModalInputs'
+    'MultiModalRandomResizedCrop', 'MultiModalRandomFlip', 'DownsampleLabels',
+    'PackMultiModalInputs'
 ]

@@ -147,10 +147,12 @@ class MultiModalImageFolder(BaseDataset):
             m: tuple(DEFAULT_EXTENSIONS.get(m, IMAGE_EXTENSIONS))
             for m in self.modalities
         }
-        self.extensions.update(
-            {m: tuple(e) for m, e in (extensions or {}).items()})
-        for opt, values in (('prefixes', self.prefixes),
-                            ('extensions', self.extensions)):
+        self.extensions.update({
+            m: tuple(e)
+            for m, e in (extensions or {}).items()
+        })
+        for opt, values in (('prefixes', self.prefixes), ('extensions',
+                                                          self.extensions)):
             unknown = sorted(set(values) - set(self.modalities))
             if unknown:
                 raise ValueError(f'{opt} given for modalities {unknown} that '
@@ -183,8 +185,7 @@ class MultiModalImageFolder(BaseDataset):
             e.name for e in os.scandir(folders[first]) if e.is_dir())
         class_idx = {c: i for i, c in enumerate(classes)}
         indexes = {
-            m: scan_modality(folders[m], self.prefixes[m],
-                             self.extensions[m])
+            m: scan_modality(folders[m], self.prefixes[m], self.extensions[m])
             for m in self.modalities
         }
         keys = sorted(indexes[first])

@@ -13,8 +13,8 @@ hits exactly one surface, so the four outputs are exactly aligned:
   distance along the optical axis, not along the ray).
 - ``semseg``: uint8 ``(H, W)``, ids into :data:`CLASSES` (no void pixels).
 - ``normal``: float32 ``(H, W, 3)``, unit surface normals in the camera
-  frame (OpenCV convention: x right, y down, z forward, so visible
-  surfaces have ``n_z < 0``).
+  frame (OpenCV convention: x right, y down, z forward); they face the
+  camera (negative dot product with the pixel ray).
 
 Depth can be inferred from the RGB image through perspective (converging
 floor texture, object sizes), texture gradients, occlusion, shading and
@@ -159,8 +159,9 @@ class Material:
             raise ValueError(f'unknown texture pattern {self.pattern!r}; '
                              f'expected one of {_PATTERNS}')
         grain = 0.88 + 0.24 * value_noise(self.lattice.T, 9 * u, 9 * v)
-        color = (self.color_a[None] * (1 - mix[:, None]) +
-                 self.color_b[None] * mix[:, None])
+        color = (
+            self.color_a[None] * (1 - mix[:, None]) +
+            self.color_b[None] * mix[:, None])
         return (color * grain[:, None]).astype(np.float32)
 
 
@@ -308,20 +309,16 @@ class Cylinder:
         rel_x = p[:, 0] - self.center[0]
         rel_z = p[:, 2] - self.center[2]
         rho = np.sqrt(rel_x**2 + rel_z**2)
-        dist = np.stack([
-            np.abs(rho - self.radius),
-            np.abs(p[:, 1] - self.y0),
-            np.abs(p[:, 1] - self.y1)
-        ], axis=-1)
-        part = dist.argmin(axis=-1)
+        # which part is the point on: 0 side, 1 bottom cap, 2 top cap
+        dist = [rho - self.radius, p[:, 1] - self.y0, p[:, 1] - self.y1]
+        part = np.abs(np.stack(dist, axis=-1)).argmin(axis=-1)
         side = np.stack([rel_x, np.zeros_like(rel_x), rel_z], axis=-1)
         side /= np.maximum(rho, 1e-12)[:, None]
         cap = np.zeros_like(side)
         cap[:, 1] = np.where(part == 1, -1, 1)
         normal = np.where((part == 0)[:, None], side, cap)
         lon = np.arctan2(rel_x, rel_z) * self.radius
-        uv = np.where((part == 0)[:, None],
-                      np.stack([lon, p[:, 1]], axis=-1),
+        uv = np.where((part == 0)[:, None], np.stack([lon, p[:, 1]], axis=-1),
                       np.stack([rel_x, rel_z], axis=-1))
         return normal, uv
 
@@ -373,8 +370,7 @@ class Room:
         # (3); z -> front (5) / back (4)
         face = np.select(
             [axis == 1, axis == 0],
-            [positive.astype(np.int64),
-             2 + positive.astype(np.int64)],
+            [positive.astype(np.int64), 2 + positive.astype(np.int64)],
             default=np.where(positive, 4, 5))
         return t.min(axis=-1), face
 
@@ -385,8 +381,8 @@ class Room:
                            dtype=np.float32)
         normal = normals[face]
         uv = np.where((face <= 1)[:, None], p[:, [0, 2]],
-                      np.where((face <= 3)[:, None], p[:, [2, 1]],
-                               p[:, [0, 1]]))
+                      np.where((face <= 3)[:, None], p[:, [2, 1]], p[:,
+                                                                     [0, 1]]))
         return normal, uv
 
 
@@ -466,9 +462,12 @@ def scene_type_of(index: int, seed: int = 0) -> int:
     return int(_scene_rng(index, seed).integers(len(SCENE_TYPES)))
 
 
-def _color(rng: np.random.Generator, hue: Optional[float] = None,
-           sat: Tuple[float, float] = (0.2, 0.8),
-           val: Tuple[float, float] = (0.35, 0.9)) -> np.ndarray:
+def _color(
+    rng: np.random.Generator,
+    hue: Optional[float] = None,
+    sat: Tuple[float, float] = (0.2, 0.8),
+    val: Tuple[float, float] = (0.35, 0.9)
+) -> np.ndarray:
     """Random linear RGB albedo from HSV ranges (given in gamma space)."""
     h = rng.uniform(0, 1) if hue is None else hue
     rgb = colorsys.hsv_to_rgb(h % 1.0, rng.uniform(*sat), rng.uniform(*val))
@@ -495,11 +494,10 @@ def _material(rng: np.random.Generator,
 
 
 def _camera(rng: np.random.Generator, room: Room) -> Camera:
-    position = np.array([
-        rng.uniform(-0.3, 0.3) * room.width,
-        rng.uniform(1.1, min(1.9, room.height - 0.4)),
-        rng.uniform(0.2, 1.0)
-    ], dtype=np.float32)
+    x = rng.uniform(-0.3, 0.3) * room.width
+    y = rng.uniform(1.1, min(1.9, room.height - 0.4))
+    z = rng.uniform(0.2, 1.0)
+    position = np.array([x, y, z], np.float32)
     yaw = rng.uniform(-0.5, 0.5)
     pitch = rng.uniform(-0.55, -0.12)
     roll = rng.uniform(-0.07, 0.07)
@@ -525,11 +523,13 @@ class _FloorPlan:
         self.camera = camera
         self.discs: List[Tuple[float, float, float]] = []
 
-    def free(self, x: float, z: float, radius: float,
+    def free(self,
+             x: float,
+             z: float,
+             radius: float,
              margin: float = 0.05) -> bool:
         room = self.room
-        if (abs(x) + radius > room.width / 2 - margin
-                or z - radius < margin
+        if (abs(x) + radius > room.width / 2 - margin or z - radius < margin
                 or z + radius > room.depth - margin):
             return False
         cx, cz = self.camera.position[0], self.camera.position[2]
@@ -539,7 +539,9 @@ class _FloorPlan:
             math.hypot(x - ox, z - oz) > radius + orad + margin
             for ox, oz, orad in self.discs)
 
-    def place(self, rng: np.random.Generator, radius: float,
+    def place(self,
+              rng: np.random.Generator,
+              radius: float,
               in_view: bool = True) -> Optional[Tuple[float, float]]:
         """Sample a free spot, inside the camera's view when ``in_view``."""
         cam = self.camera
@@ -560,6 +562,93 @@ class _FloorPlan:
         return None
 
 
+def _vec(*values: float) -> np.ndarray:
+    """A float32 vector."""
+    return np.array(values, np.float32)
+
+
+def _room(rng: np.random.Generator) -> Room:
+    wall_hue = rng.uniform(0, 1)
+    floor_pattern = ('checker', 'stripes', 'noise')[rng.integers(3)]
+    walls = []
+    for _ in range(4):
+        walls.append(
+            _material(
+                rng,
+                pattern=('plain', 'stripes', 'noise')[rng.integers(3)],
+                scale=(0.2, 0.6),
+                hue=wall_hue + rng.uniform(-0.08, 0.08),
+                sat=(0.05, 0.4),
+                val=(0.55, 0.95)))
+    return Room(
+        width=float(rng.uniform(4.0, 8.0)),
+        height=float(rng.uniform(2.5, 3.5)),
+        depth=float(rng.uniform(5.0, 10.0)),
+        floor=_material(
+            rng,
+            pattern=floor_pattern,
+            scale=(0.25, 0.8),
+            hue=rng.uniform(0.02, 0.15),
+            sat=(0.2, 0.7),
+            val=(0.3, 0.8)),
+        ceiling=_material(
+            rng, pattern='plain', sat=(0.0, 0.1), val=(0.8, 0.95)),
+        walls=walls)
+
+
+def _table(rng: np.random.Generator, plan: _FloorPlan) -> List[Box]:
+    """A table top and four legs (all labelled ``table``)."""
+    half_x, half_z = rng.uniform(0.35, 0.8), rng.uniform(0.3, 0.55)
+    spot = plan.place(rng, float(np.hypot(half_x, half_z)))
+    if spot is None:
+        return []
+    height = float(rng.uniform(0.6, 0.9))
+    yaw = float(rng.uniform(0, math.pi))
+    wood = _material(
+        rng,
+        pattern='stripes',
+        scale=(0.02, 0.08),
+        hue=rng.uniform(0.04, 0.12),
+        sat=(0.4, 0.8),
+        val=(0.3, 0.7))
+    foot = _vec(spot[0], 0, spot[1])
+    parts = [
+        Box(foot + _vec(0, height - 0.03, 0), _vec(half_x, 0.03, half_z), yaw,
+            TABLE, wood)
+    ]
+    leg = _vec(0.035, (height - 0.06) / 2, 0.035)
+    rot = _rot_y(yaw)
+    for sx, sz in ((-1, -1), (-1, 1), (1, -1), (1, 1)):
+        corner = rot @ _vec(sx * (half_x - 0.07), 0, sz * (half_z - 0.07))
+        parts.append(
+            Box(foot + corner + _vec(0, leg[1], 0), leg, yaw, TABLE, wood))
+    return parts
+
+
+def _painting(rng: np.random.Generator, room: Room) -> Box:
+    """A thin textured panel on the back or a side wall."""
+    half_w = float(rng.uniform(0.25, 0.8))
+    half_h = float(rng.uniform(0.2, 0.5))
+    y = float(rng.uniform(1.0, room.height - 0.6))
+    wall = int(rng.integers(3))  # back, left, right
+    if wall == 0:
+        x = float(rng.uniform(-1, 1) * (room.width / 2 - half_w - 0.1))
+        center = _vec(x, y, room.depth - 0.02)
+        half = _vec(half_w, half_h, 0.02)
+    else:
+        side = -1 if wall == 1 else 1
+        z = float(rng.uniform(half_w + 0.5, room.depth - half_w - 0.1))
+        center = _vec(side * (room.width / 2 - 0.02), y, z)
+        half = _vec(0.02, half_h, half_w)
+    texture = _material(
+        rng,
+        pattern=('checker', 'stripes', 'noise')[rng.integers(3)],
+        scale=(0.05, 0.25),
+        sat=(0.5, 1.0),
+        val=(0.4, 1.0))
+    return Box(center, half, 0.0, PAINTING, texture, casts_shadow=False)
+
+
 def sample_scene(index: int, seed: int = 0) -> Scene:
     """Draw the description of scene ``index`` of the set ``seed``.
 
@@ -573,30 +662,7 @@ def sample_scene(index: int, seed: int = 0) -> Scene:
     rng = _scene_rng(index, seed)
     scene_type = int(rng.integers(len(SCENE_TYPES)))
     mix, (p_pillar, p_rug, p_painting) = _OBJECT_MIX[SCENE_TYPES[scene_type]]
-
-    wall_hue = rng.uniform(0, 1)
-    room = Room(
-        width=float(rng.uniform(4.0, 8.0)),
-        height=float(rng.uniform(2.5, 3.5)),
-        depth=float(rng.uniform(5.0, 10.0)),
-        floor=_material(
-            rng,
-            pattern=('checker', 'stripes', 'noise')[rng.integers(3)],
-            scale=(0.25, 0.8),
-            hue=rng.uniform(0.02, 0.15),
-            sat=(0.2, 0.7),
-            val=(0.3, 0.8)),
-        ceiling=_material(
-            rng, pattern='plain', sat=(0.0, 0.1), val=(0.8, 0.95)),
-        walls=[
-            _material(
-                rng,
-                pattern=('plain', 'stripes', 'noise')[rng.integers(3)],
-                scale=(0.2, 0.6),
-                hue=wall_hue + rng.uniform(-0.08, 0.08),
-                sat=(0.05, 0.4),
-                val=(0.55, 0.95)) for _ in range(4)
-        ])
+    room = _room(rng)
     camera = _camera(rng, room)
     plan = _FloorPlan(room, camera)
     objects: List[Primitive] = []
@@ -606,118 +672,72 @@ def sample_scene(index: int, seed: int = 0) -> Scene:
         spot = plan.place(rng, 0.0)
         if spot is not None:
             plan.discs.pop()  # furniture may stand on a rug
+            half = _vec(rng.uniform(0.5, 1.3), 0.01, rng.uniform(0.4, 1.0))
             objects.append(
-                Box(np.array([spot[0], 0.01, spot[1]], np.float32),
-                    np.array([rng.uniform(0.5, 1.3), 0.01,
-                              rng.uniform(0.4, 1.0)], np.float32),
-                    float(rng.uniform(0, math.pi)), RUG,
-                    _material(rng, scale=(0.1, 0.3)), casts_shadow=False))
+                Box(_vec(spot[0], 0.01, spot[1]),
+                    half,
+                    float(rng.uniform(0, math.pi)),
+                    RUG,
+                    _material(rng, scale=(0.1, 0.3)),
+                    casts_shadow=False))
 
     for _ in range(int(rng.integers(3, 8))):
         kind = int(rng.choice(4, p=np.asarray(mix) / sum(mix)))
         if kind == 0:  # box on the floor
-            half = rng.uniform([0.15, 0.12, 0.15], [0.6, 0.55, 0.6])
+            half = rng.uniform([0.15, 0.12, 0.15],
+                               [0.6, 0.55, 0.6]).astype(np.float32)
             spot = plan.place(rng, float(np.hypot(half[0], half[2])))
             if spot is None:
                 continue
-            box = Box(np.array([spot[0], half[1], spot[1]], np.float32),
-                      half.astype(np.float32), float(rng.uniform(0, math.pi)),
-                      BOX, _material(rng))
+            box = Box(
+                _vec(spot[0], half[1], spot[1]), half,
+                float(rng.uniform(0, math.pi)), BOX, _material(rng))
             objects.append(box)
             boxes.append(box)
         elif kind == 1:  # sphere on the floor or on top of a box
             radius = float(rng.uniform(0.15, 0.55))
             if boxes and rng.uniform() < 0.35:
                 box = boxes[int(rng.integers(len(boxes)))]
-                center = box.center + np.array(
-                    [0, box.half[1] + radius, 0], np.float32)
+                center = box.center + _vec(0, box.half[1] + radius, 0)
             else:
                 spot = plan.place(rng, radius)
                 if spot is None:
                     continue
-                center = np.array([spot[0], radius, spot[1]], np.float32)
+                center = _vec(spot[0], radius, spot[1])
             objects.append(Sphere(center, radius, SPHERE, _material(rng)))
         elif kind == 2:  # cylinder
             radius = float(rng.uniform(0.12, 0.45))
             spot = plan.place(rng, radius)
             if spot is None:
                 continue
+            top = float(rng.uniform(0.3, 1.4))
             objects.append(
-                Cylinder(np.array([spot[0], 0, spot[1]], np.float32),
-                         radius, 0.0, float(rng.uniform(0.3, 1.4)), CYLINDER,
-                         _material(rng)))
-        else:  # table: a top and four legs
-            half_x, half_z = rng.uniform(0.35, 0.8), rng.uniform(0.3, 0.55)
-            spot = plan.place(rng, float(np.hypot(half_x, half_z)))
-            if spot is None:
-                continue
-            height = float(rng.uniform(0.6, 0.9))
-            yaw = float(rng.uniform(0, math.pi))
-            wood = _material(
-                rng, pattern='stripes', scale=(0.02, 0.08),
-                hue=rng.uniform(0.04, 0.12), sat=(0.4, 0.8),
-                val=(0.3, 0.7))
-            center = np.array([spot[0], 0, spot[1]], np.float32)
-            objects.append(
-                Box(center + np.array([0, height - 0.03, 0], np.float32),
-                    np.array([half_x, 0.03, half_z], np.float32), yaw, TABLE,
-                    wood))
-            rot = _rot_y(yaw)
-            leg_half = np.array([0.035, (height - 0.06) / 2, 0.035],
-                                np.float32)
-            for sx in (-1, 1):
-                for sz in (-1, 1):
-                    offset = rot @ np.array(
-                        [sx * (half_x - 0.07), 0, sz * (half_z - 0.07)],
-                        np.float32)
-                    objects.append(
-                        Box(center + offset + np.array(
-                            [0, leg_half[1], 0], np.float32), leg_half, yaw,
-                            TABLE, wood))
+                Cylinder(
+                    _vec(spot[0], 0, spot[1]), radius, 0.0, top, CYLINDER,
+                    _material(rng)))
+        else:
+            objects.extend(_table(rng, plan))
 
     if rng.uniform() < p_pillar:
         radius = float(rng.uniform(0.15, 0.3))
         spot = plan.place(rng, radius, in_view=rng.uniform() < 0.7)
         if spot is not None:
+            stone = _material(
+                rng, pattern='plain', sat=(0, 0.15), val=(0.6, 0.9))
             objects.append(
-                Cylinder(np.array([spot[0], 0, spot[1]], np.float32), radius,
-                         0.0, room.height, PILLAR,
-                         _material(rng, pattern='plain', sat=(0, 0.15),
-                                   val=(0.6, 0.9))))
+                Cylinder(
+                    _vec(spot[0], 0, spot[1]), radius, 0.0, room.height,
+                    PILLAR, stone))
 
-    num_paintings = 0
     if rng.uniform() < p_painting:
-        num_paintings = int(rng.integers(1, 4))
-    for _ in range(num_paintings):
-        half_w = float(rng.uniform(0.25, 0.8))
-        half_h = float(rng.uniform(0.2, 0.5))
-        y = float(rng.uniform(1.0, room.height - 0.6))
-        wall = int(rng.integers(3))  # back, left, right
-        if wall == 0:
-            x = float(rng.uniform(-1, 1) * (room.width / 2 - half_w - 0.1))
-            center = np.array([x, y, room.depth - 0.02], np.float32)
-            half = np.array([half_w, half_h, 0.02], np.float32)
-        else:
-            side = -1 if wall == 1 else 1
-            z = float(rng.uniform(half_w + 0.5, room.depth - half_w - 0.1))
-            center = np.array([side * (room.width / 2 - 0.02), y, z],
-                              np.float32)
-            half = np.array([0.02, half_h, half_w], np.float32)
-        objects.append(
-            Box(center, half, 0.0, PAINTING,
-                _material(rng, pattern=('checker', 'stripes',
-                                        'noise')[rng.integers(3)],
-                          scale=(0.05, 0.25), sat=(0.5, 1.0),
-                          val=(0.4, 1.0)),
-                casts_shadow=False))
+        for _ in range(int(rng.integers(1, 4))):
+            objects.append(_painting(rng, room))
 
     elevation = rng.uniform(0.6, 1.25)
     azimuth = rng.uniform(0, 2 * math.pi)
-    light_dir = np.array([
-        math.cos(elevation) * math.sin(azimuth),
-        math.sin(elevation),
-        math.cos(elevation) * math.cos(azimuth)
-    ], dtype=np.float32)
+    light_dir = _vec(
+        math.cos(elevation) * math.sin(azimuth), math.sin(elevation),
+        math.cos(elevation) * math.cos(azimuth))
     haze = rng.uniform(0.6, 0.9)
     return Scene(
         scene_type=scene_type,
@@ -737,16 +757,14 @@ def sample_scene(index: int, seed: int = 0) -> Scene:
 def _to_size(image_size: Union[int, Sequence[int]]) -> Tuple[int, int]:
     if isinstance(image_size, int):
         image_size = (image_size, image_size)
-    if (len(image_size) != 2
-            or not all(isinstance(s, (int, np.integer)) and s > 0
-                       for s in image_size)):
+    if (len(image_size) != 2 or not all(
+            isinstance(s, (int, np.integer)) and s > 0 for s in image_size)):
         raise ValueError('image_size must be an int or (H, W) of positive '
                          f'ints, got {image_size!r}')
     return int(image_size[0]), int(image_size[1])
 
 
-def camera_rays(camera: Camera,
-                image_size: Tuple[int, int]) -> np.ndarray:
+def camera_rays(camera: Camera, image_size: Tuple[int, int]) -> np.ndarray:
     """World directions of the pixel rays, scaled to unit forward length.
 
     With this scaling the ray parameter of a hit *is* its z-buffer depth.
@@ -801,8 +819,8 @@ def render(scene: Scene,
     room = scene.room
     n, uv = room.surface(points[sel], face[sel])
     normal[sel] = n
-    label[sel] = np.select([face[sel] == 0, face[sel] == 1],
-                           [FLOOR, CEILING], WALL)
+    label[sel] = np.select([face[sel] == 0, face[sel] == 1], [FLOOR, CEILING],
+                           WALL)
     room_albedo = np.empty((int(sel.sum()), 3), np.float32)
     materials = [room.floor, room.ceiling, *room.walls]
     for face_id, material in enumerate(materials):
@@ -830,8 +848,8 @@ def render(scene: Scene,
             if obj.casts_shadow:
                 blocked |= np.isfinite(obj.intersect(starts, light))
         lambert[lit[blocked]] = 0
-    shade = (scene.ambient * (0.75 + 0.25 * normal[:, 1]) +
-             scene.sun * lambert)
+    shade = (
+        scene.ambient * (0.75 + 0.25 * normal[:, 1]) + scene.sun * lambert)
     color = albedo * shade[:, None]
     haze = 1 - np.exp(-t_best / scene.haze_distance)
     color = color * (1 - haze[:, None]) + scene.haze_color * haze[:, None]
@@ -904,9 +922,15 @@ def decode_normals(code: np.ndarray) -> np.ndarray:
 
 
 def palette_image(semseg: np.ndarray) -> Image.Image:
-    """uint8 class ids ``(H, W)`` -> palette (``'P'``) PIL image."""
+    """uint8 class ids ``(H, W)`` -> palette (``'P'``) PIL image.
+
+    The palette always has 256 entries (unused ones black): PIL sizes the
+    PNG bit depth from the palette length, and a short or missing palette
+    can corrupt larger ids when saving.
+    """
     img = Image.fromarray(semseg.astype(np.uint8), mode='P')
-    img.putpalette([c for color in PALETTE for c in color])
+    colors = [c for color in PALETTE for c in color]
+    img.putpalette(colors + [0] * (768 - len(colors)))
     return img
 
 
@@ -921,7 +945,9 @@ def scene_stem(index: int) -> str:
     return f'scene_{index:07d}'
 
 
-def scene_paths(out_dir: str, index: int, seed: int = 0,
+def scene_paths(out_dir: str,
+                index: int,
+                seed: int = 0,
                 rgb_format: str = 'jpg') -> Dict[str, str]:
     """Paths of the files of scene ``index`` in a written dataset."""
     folder = SCENE_TYPES[scene_type_of(index, seed)]
@@ -941,8 +967,8 @@ def _save_atomic(img: Image.Image, path: str, **kwargs) -> None:
     os.replace(tmp, path)
 
 
-def _write_scene(task: Tuple[str, int, int, Tuple[int, int], str, int]
-                 ) -> bool:
+def _write_scene(
+        task: Tuple[str, int, int, Tuple[int, int], str, int]) -> bool:
     """Render and write one scene; False if it was already complete."""
     out_dir, index, seed, image_size, rgb_format, quality = task
     paths = scene_paths(out_dir, index, seed, rgb_format)
@@ -953,18 +979,16 @@ def _write_scene(task: Tuple[str, int, int, Tuple[int, int], str, int]
         os.makedirs(osp.dirname(path), exist_ok=True)
     rgb_kwargs = dict(quality=quality) if rgb_format == 'jpg' else {}
     _save_atomic(Image.fromarray(scene['rgb']), paths['rgb'], **rgb_kwargs)
-    _save_atomic(Image.fromarray(encode_depth(scene['depth'])),
-                 paths['depth'])
+    _save_atomic(Image.fromarray(encode_depth(scene['depth'])), paths['depth'])
     _save_atomic(palette_image(scene['semseg']), paths['semseg'])
-    _save_atomic(Image.fromarray(encode_normals(scene['normal'])),
-                 paths['normal'])
+    _save_atomic(
+        Image.fromarray(encode_normals(scene['normal'])), paths['normal'])
     return True
 
 
 def write_synthetic_dataset(out_dir: str,
                             num_scenes: int,
-                            image_size: Union[int, Sequence[int]] = (224,
-                                                                     224),
+                            image_size: Union[int, Sequence[int]] = (224, 224),
                             seed: int = 0,
                             workers: int = 1,
                             rgb_format: str = 'jpg',
@@ -1038,8 +1062,7 @@ def write_synthetic_dataset(out_dir: str,
                 bar.update()
     else:
         with multiprocessing.get_context().Pool(workers) as pool:
-            for done in pool.imap_unordered(_write_scene, tasks,
-                                            chunksize=4):
+            for done in pool.imap_unordered(_write_scene, tasks, chunksize=4):
                 written += done
                 if bar is not None:
                     bar.update()

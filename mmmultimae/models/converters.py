@@ -51,11 +51,11 @@ _TIMM_DROPPED = re.compile(r'(norm|fc_norm|head|head_drop)\.\w+'
                            r'|decoder\w*(\..*)?|mask_token')
 
 
-def _apply_rules(key: str,
-                 rules: Sequence[Tuple[str, str]]) -> Optional[str]:
+def _apply_rules(key: str, rules: Sequence[Tuple[str, str]]) -> Optional[str]:
     for pattern, repl in rules:
-        if re.fullmatch(pattern, key):
-            return re.sub(f'^{pattern}$', repl, key)
+        match = re.fullmatch(pattern, key)
+        if match:
+            return match.expand(repl)
     return None
 
 
@@ -118,7 +118,9 @@ def convert_official_multimae(checkpoint: dict,
     return out
 
 
-def _take_kwargs(kwargs: dict, mapping: Dict[str, str], what: str,
+def _take_kwargs(kwargs: dict,
+                 mapping: Dict[str, str],
+                 what: str,
                  fixed: Optional[Dict[str, object]] = None) -> dict:
     """Rename official constructor kwargs, rejecting unsupported ones."""
     fixed = fixed or {}
@@ -174,8 +176,8 @@ def convert_official_adapter_cfg(class_name: str, kwargs: dict) -> dict:
                 num_classes='num_classes',
                 dim_class_emb='class_embed_dims'), name,
             dict(fixed, interpolate_class_emb=False))
-        cfg.update(type='SemSegInputAdapter',
-                   padding_class=padding_idx is not None)
+        cfg.update(
+            type='SemSegInputAdapter', padding_class=padding_idx is not None)
     else:
         raise ValueError(f'No mmmultimae equivalent of {class_name!r}')
     if isinstance(cfg.get('image_size'), list):
@@ -223,12 +225,14 @@ def convert_official_encoder_cfg(kwargs: dict,
 
 
 def _strip_encoder_prefix(state: StateDict) -> StateDict:
-    """MultiMAE dict (``encoder.*``) -> MultiViT dict; bare dicts pass."""
-    if any(k.startswith('encoder.') for k in state):
-        return {
-            k[len('encoder.'):]: v
-            for k, v in state.items() if k.startswith('encoder.')
-        }
+    """Keep the MultiViT of a MultiMAE (``encoder.*``) or segmentor
+    (``backbone.*``) state dict, without the prefix; bare dicts pass."""
+    for prefix in ('encoder.', 'backbone.'):
+        if 'global_tokens' not in state and prefix + 'global_tokens' in state:
+            return {
+                k[len(prefix):]: v
+                for k, v in state.items() if k.startswith(prefix)
+            }
     return state
 
 
@@ -246,9 +250,9 @@ def multivit_to_timm(state_dict: dict, modality: str = 'rgb') -> StateDict:
     ``Identity`` to get the same features.
 
     Args:
-        state_dict (dict): MultiViT state dict, or a MultiMAE one (keys
-            ``encoder.*``; decoders are ignored), optionally wrapped in
-            ``{'state_dict': ...}``.
+        state_dict (dict): MultiViT state dict, or a MultiMAE (keys
+            ``encoder.*``) or segmentor (``backbone.*``) one whose other
+            keys are ignored, optionally wrapped in ``{'state_dict': ...}``.
         modality (str): The patch adapter used as ``patch_embed``.
             Defaults to 'rgb'.
 
@@ -268,10 +272,9 @@ def multivit_to_timm(state_dict: dict, modality: str = 'rgb') -> StateDict:
     prefix = f'adapters.{modality}.'
     needed = [f'{prefix}pos_embed', f'{prefix}proj.weight']
     if any(k not in state for k in needed):
-        adapters = sorted({
-            k.split('.')[1]
-            for k in state if k.startswith('adapters.')
-        })
+        adapters = sorted(
+            {k.split('.')[1]
+             for k in state if k.startswith('adapters.')})
         raise ValueError(f'No patch adapter {modality!r} (keys {needed}) '
                          f'in the state dict; adapters: {adapters}')
     if f'{prefix}class_embed.weight' in state:
@@ -339,8 +342,10 @@ def timm_to_multivit(state_dict: dict,
         ``adapters.<modality>.{pos_embed,proj.*}``, ``blocks.*``.
     """
     state = _unwrap(state_dict, 'state_dict')
-    missing = [k for k in ('cls_token', 'pos_embed', 'patch_embed.proj.weight')
-               if k not in state]
+    missing = [
+        k for k in ('cls_token', 'pos_embed', 'patch_embed.proj.weight')
+        if k not in state
+    ]
     if missing:
         raise ValueError(f'Not a timm ViT state dict: missing {missing}')
     cls_token, pos = state['cls_token'], state['pos_embed']

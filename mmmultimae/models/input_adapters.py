@@ -17,8 +17,8 @@ _INTERPOLATE_MODES = ('nearest', 'bilinear', 'bicubic', 'area',
                       'nearest-exact')
 
 
-def _table_grid(image_size: Tuple[int, int], stride_level: int,
-                patch: int, name: str) -> Tuple[int, int]:
+def _table_grid(image_size: Tuple[int, int], stride_level: int, patch: int,
+                name: str) -> Tuple[int, int]:
     """Token grid ``(h, w)`` of the position table of an adapter."""
     step = stride_level * patch
     if image_size[0] % step or image_size[1] % step:
@@ -79,8 +79,7 @@ class _GridAdapter(BaseModule):
         # Patch size on the (possibly downsampled) input, as official.
         self.patch_size = max(1, patch_size // stride_level)
         self.image_size = to_2tuple_int(image_size, 'image_size')
-        self.interpolate_mode = _check_interpolate_mode(
-            interpolate_mode, name)
+        self.interpolate_mode = _check_interpolate_mode(interpolate_mode, name)
         grid = _table_grid(self.image_size, stride_level, self.patch_size,
                            name)
         # A Parameter (not a buffer) so that it is in the state dict under
@@ -300,4 +299,3 @@ class SemSegInputAdapter(_GridAdapter):
         self._check_ids(x)
         emb = self.class_embed(x.long()).permute(0, 3, 1, 2)
         return self._add_pos_and_flatten(self.proj(emb))
-

@@ -46,8 +46,8 @@ def parse_args() -> argparse.Namespace:
 def main() -> None:
     args = parse_args()
     if args.trust:
-        checkpoint = torch.load(args.src, map_location='cpu',
-                                weights_only=False)
+        checkpoint = torch.load(
+            args.src, map_location='cpu', weights_only=False)
     else:
         checkpoint = torch_load_trusting_mmengine(args.src, 'cpu')
     state_dict = convert_official_multimae(checkpoint, args.encoder_only)
@@ -63,10 +63,12 @@ def main() -> None:
               f'{result.missing_keys}')
         print(f'Unexpected keys ({len(result.unexpected_keys)}): '
               f'{result.unexpected_keys}')
-    torch.save({
-        'state_dict': state_dict,
-        'meta': dict(converted_from=args.src, converter='multimae2mmmultimae')
-    }, args.dst)
+    torch.save(
+        {
+            'state_dict': state_dict,
+            'meta': dict(
+                converted_from=args.src, converter='multimae2mmmultimae')
+        }, args.dst)
     print(f'Saved to {args.dst}')
 
 

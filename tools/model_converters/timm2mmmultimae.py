@@ -50,10 +50,11 @@ def main() -> None:
               f'{result.missing_keys}')
         print(f'Unexpected keys ({len(result.unexpected_keys)}): '
               f'{result.unexpected_keys}')
-    torch.save({
-        'state_dict': state_dict,
-        'meta': dict(converted_from=args.src, converter='timm2mmmultimae')
-    }, args.dst)
+    torch.save(
+        {
+            'state_dict': state_dict,
+            'meta': dict(converted_from=args.src, converter='timm2mmmultimae')
+        }, args.dst)
     print(f'Saved to {args.dst}')
 
 

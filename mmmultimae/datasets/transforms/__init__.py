@@ -3,11 +3,12 @@ from .formatting import DEFAULT_META_KEYS, PackMultiModalInputs
 from .loading import LOADABLE_MODALITIES, LoadMultiModalImages
 from .processing import (DEFAULT_INTERPOLATIONS, DownsampleLabels,
                          MultiModalRandomFlip, MultiModalRandomResizedCrop,
-                         check_same_size, resized_crop, sample_crop_box)
+                         check_same_size, get_modalities, resized_crop,
+                         sample_crop_box)
 
 __all__ = [
     'LoadMultiModalImages', 'MultiModalRandomResizedCrop',
     'MultiModalRandomFlip', 'DownsampleLabels', 'PackMultiModalInputs',
-    'sample_crop_box', 'resized_crop', 'check_same_size',
+    'sample_crop_box', 'resized_crop', 'check_same_size', 'get_modalities',
     'DEFAULT_INTERPOLATIONS', 'DEFAULT_META_KEYS', 'LOADABLE_MODALITIES'
 ]

@@ -9,9 +9,10 @@ from mmengine.structures import BaseDataElement
 
 from mmmultimae.registry import TRANSFORMS
 from ..synthetic_scenes import decode_normals
+from .processing import get_modalities
 
-DEFAULT_META_KEYS = ('img_path', 'ori_shape', 'img_shape', 'crop_bbox',
-                     'flip', 'flip_direction', 'gt_label', 'sample_idx')
+DEFAULT_META_KEYS = ('img_path', 'ori_shape', 'img_shape', 'crop_bbox', 'flip',
+                     'flip_direction', 'gt_label', 'sample_idx')
 
 
 def _writable(array: np.ndarray) -> np.ndarray:
@@ -84,7 +85,8 @@ class PackMultiModalInputs(BaseTransform):
 
     def transform(self, results: Dict) -> Dict:
         """Build ``dict(inputs=..., data_samples=...)``."""
-        modalities = self.modalities or results['modalities']
+        modalities = self.modalities or get_modalities(results,
+                                                       self.__class__.__name__)
         missing = [m for m in modalities if m not in results]
         if missing:
             raise KeyError(f'PackMultiModalInputs: modalities {missing} are '

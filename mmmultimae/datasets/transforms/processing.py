@@ -37,6 +37,19 @@ DEFAULT_INTERPOLATIONS = dict(
 LABEL_MODALITIES = ('semseg', )
 
 
+def get_modalities(results: Dict, name: str) -> Tuple[str, ...]:
+    """The ``results['modalities']`` of a loaded sample.
+
+    Raises:
+        KeyError: If the sample was not produced by a multi-modal loader.
+    """
+    if 'modalities' not in results:
+        raise KeyError(
+            f"{name}: results has no 'modalities'; load samples with "
+            'LoadMultiModalImages (or use SyntheticScenes) first')
+    return tuple(results['modalities'])
+
+
 def check_same_size(results: Dict, modalities: Sequence[str],
                     name: str) -> Tuple[int, int]:
     """Common ``(H, W)`` of the modalities of a sample.
@@ -124,8 +137,7 @@ def resized_crop(array: np.ndarray, box: Tuple[int, int, int, int],
         raise TypeError(f'resized_crop supports uint8 and float32 arrays, '
                         f'got {array.dtype}')
     img = Image.fromarray(array)
-    out = img.resize((size[1], size[0]), _PIL_FILTERS[interpolation],
-                     box=box)
+    out = img.resize((size[1], size[0]), _PIL_FILTERS[interpolation], box=box)
     return np.array(out)
 
 
@@ -192,7 +204,7 @@ class MultiModalRandomResizedCrop(BaseTransform):
 
     def transform(self, results: Dict) -> Dict:
         """Crop and resize every modality with one box."""
-        modalities = results['modalities']
+        modalities = get_modalities(results, self.__class__.__name__)
         unknown = [m for m in modalities if m not in self.interpolations]
         if unknown:
             raise KeyError(f'MultiModalRandomResizedCrop: no interpolation '
@@ -247,8 +259,9 @@ class MultiModalRandomFlip(BaseTransform):
     def transform(self, results: Dict) -> Dict:
         """Flip every modality, or none."""
         flip = self._decide()
+        modalities = get_modalities(results, self.__class__.__name__)
         if flip:
-            for mod in results['modalities']:
+            for mod in modalities:
                 array = np.ascontiguousarray(results[mod][:, ::-1])
                 if mod in self.normal_keys:
                     if array.dtype == np.uint8:
@@ -291,8 +304,9 @@ class DownsampleLabels(BaseTransform):
 
     def transform(self, results: Dict) -> Dict:
         """Downsample the label maps present in the sample."""
+        modalities = get_modalities(results, self.__class__.__name__)
         for key in self.keys:
-            if key not in results.get('modalities', ()):
+            if key not in modalities:
                 continue
             labels = results[key]
             height, width = labels.shape[:2]

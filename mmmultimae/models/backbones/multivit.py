@@ -1,6 +1,5 @@
 # Copyright (c) mmmultimae contributors. All rights reserved.
 """MultiViT: the multi-modal ViT encoder of MultiMAE."""
-import math
 from functools import partial
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
@@ -12,18 +11,21 @@ from timm.models.vision_transformer import Block
 from torch import Tensor
 
 from mmmultimae.registry import MODELS
+from ..utils.blocks import init_linear_and_norm_weights
 from ..utils.token_layout import TokenLayout
+
+ModalityInputs = Dict[str, Tensor]
 
 
 def _normalize_indices(indices: Union[int, Sequence[int]], num_layers: int,
                        name: str) -> List[int]:
-    """Turn (possibly negative) block indices into sorted-as-given ints."""
+    """Validate block indices and make negative ones positive."""
     if isinstance(indices, int):
         indices = [indices]
     out = []
     for index in indices:
-        if not isinstance(index, int) or not (-num_layers <= index <
-                                              num_layers):
+        valid = isinstance(index, int) and -num_layers <= index < num_layers
+        if not valid:
             raise ValueError(f'Invalid {name} {index!r}: the encoder has '
                              f'{num_layers} blocks (valid indices are '
                              f'{-num_layers}..{num_layers - 1})')
@@ -104,10 +106,9 @@ class MultiViT(BaseModule):
         self.num_heads = num_heads
         self.num_global_tokens = num_global_tokens
 
-        self.adapters = nn.ModuleDict({
-            name: self._build_adapter(name, cfg, embed_dims)
-            for name, cfg in adapters.items()
-        })
+        self.adapters = nn.ModuleDict()
+        for name, cfg in adapters.items():
+            self.adapters[name] = self._build_adapter(name, cfg, embed_dims)
         self.out_indices = _normalize_indices(out_indices, num_layers,
                                               'out_indices')
         if out_modalities is None:
@@ -123,7 +124,12 @@ class MultiViT(BaseModule):
 
         self.global_tokens = nn.Parameter(
             torch.zeros(1, num_global_tokens, embed_dims))
-        dpr = torch.linspace(0, drop_path_rate, num_layers).tolist()
+        # linspace(0, drop_path_rate, L) in Python: also works when the
+        # encoder is built on the meta device.
+        dpr = [
+            drop_path_rate * i / max(num_layers - 1, 1)
+            for i in range(num_layers)
+        ]
         norm_layer = partial(nn.LayerNorm, eps=1e-6)
         self.blocks = nn.ModuleList([
             Block(
@@ -173,21 +179,7 @@ class MultiViT(BaseModule):
         patch projections xavier on the flattened weight); global tokens:
         trunc-normal(0.02).
         """
-        for name, module in self.named_modules():
-            if isinstance(module, nn.Linear):
-                if 'qkv' in name:
-                    # Q, K and V are separate (out/3, in) matrices.
-                    bound = math.sqrt(
-                        6. / (module.weight.shape[0] / 3 +
-                              module.weight.shape[1]))
-                    nn.init.uniform_(module.weight, -bound, bound)
-                else:
-                    nn.init.xavier_uniform_(module.weight)
-                if module.bias is not None:
-                    nn.init.zeros_(module.bias)
-            elif isinstance(module, nn.LayerNorm):
-                nn.init.ones_(module.weight)
-                nn.init.zeros_(module.bias)
+        init_linear_and_norm_weights(self)
         for adapter in self.adapters.values():
             adapter.official_init()
         trunc_normal_(self.global_tokens, std=0.02)
@@ -197,8 +189,7 @@ class MultiViT(BaseModule):
         self._official_init()
         super().init_weights()
 
-    def tokenize(self, inputs: Dict[str, Tensor]
-                 ) -> Tuple[Tensor, TokenLayout]:
+    def tokenize(self, inputs: ModalityInputs) -> Tuple[Tensor, TokenLayout]:
         """Apply the input adapters and concatenate their tokens.
 
         Args:
@@ -223,8 +214,8 @@ class MultiViT(BaseModule):
         if len(set(batch_sizes.values())) != 1:
             raise ValueError('All modalities must have the same batch '
                              f'size, got {batch_sizes}')
-        return torch.cat(tokens, dim=1), TokenLayout(grids,
-                                                     self.num_global_tokens)
+        layout = TokenLayout(grids, self.num_global_tokens)
+        return torch.cat(tokens, dim=1), layout
 
     def encode(
         self,
@@ -252,8 +243,8 @@ class MultiViT(BaseModule):
             wanted = {}
             stop = last
         else:
-            indices = _normalize_indices(list(return_layers),
-                                         self.num_layers, 'return_layers')
+            indices = _normalize_indices(
+                list(return_layers), self.num_layers, 'return_layers')
             wanted = dict.fromkeys(indices)
             stop = max(indices)
         for i, block in enumerate(self.blocks[:stop + 1]):
@@ -268,7 +259,7 @@ class MultiViT(BaseModule):
 
     def forward_tokens(
         self,
-        inputs: Dict[str, Tensor],
+        inputs: ModalityInputs,
         return_layers: Optional[Sequence[int]] = None
     ) -> Tuple[Union[Tensor, List[Tensor]], TokenLayout]:
         """Tokenize all inputs and encode them (no masking).
@@ -283,7 +274,7 @@ class MultiViT(BaseModule):
         tokens, layout = self.tokenize(inputs)
         return self.encode(tokens, return_layers), layout
 
-    def forward(self, inputs: Dict[str, Tensor]) -> Tuple[Tensor, ...]:
+    def forward(self, inputs: ModalityInputs) -> Tuple[Tensor, ...]:
         """Feature maps for dense heads (mmseg backbone contract).
 
         Args:
@@ -308,10 +299,12 @@ class MultiViT(BaseModule):
         for x in layers:
             feats = torch.cat(
                 [x[:, layout.slices[m]] for m in self.out_modalities], dim=2)
-            outs.append(feats.transpose(1, 2).reshape(x.shape[0], -1, h, w))
+            feats = feats.transpose(1, 2).reshape(x.shape[0], -1, h, w)
+            outs.append(feats.contiguous())
         return tuple(outs)
 
-    def get_layer_depth(self, param_name: str,
+    def get_layer_depth(self,
+                        param_name: str,
                         prefix: str = '') -> Tuple[int, int]:
         """Layer depth of a parameter, for layer-wise lr decay.
 

@@ -120,6 +120,14 @@ class MAEDecoder(BaseModule):
         self._official_init()
         super().init_weights()
 
+    def query_grid(self, layout: TokenLayout) -> Tuple[int, int]:
+        """Output token grid: the grid of ``query_modality``."""
+        if self.query_modality not in layout.grids:
+            raise KeyError(f'MAEDecoder({self.modality!r}) decodes the input '
+                           f'modality {self.query_modality!r}, which is not '
+                           f'among the inputs {layout.modalities}')
+        return layout.grids[self.query_modality]
+
     def forward(self, encoder_tokens: Tensor, layout: TokenLayout,
                 ids_keep: Tensor, ids_restore: Tensor) -> Tensor:
         """Decode.
@@ -136,12 +144,8 @@ class MAEDecoder(BaseModule):
         """
         n_vis = _check_decoder_inputs(encoder_tokens, layout, ids_keep,
                                       ids_restore, type(self).__name__)
-        if self.query_modality not in layout.grids:
-            raise KeyError(f'MAEDecoder({self.modality!r}) decodes the input '
-                           f'modality {self.query_modality!r}, which is not '
-                           f'among the inputs {layout.modalities}')
+        grid = self.query_grid(layout)
         x = self.context_proj(encoder_tokens)
-        grid = layout.grids[self.query_modality]
         tokens = modality_grid_tokens(x[:, :n_vis], self.mask_token,
                                       ids_restore,
                                       layout.slices[self.query_modality])

@@ -104,5 +104,4 @@ def resize_pos_embed(pos_embed: Tensor, grid: Tuple[int, int],
     grid = (int(grid[0]), int(grid[1]))
     if tuple(pos_embed.shape[-2:]) == grid:
         return pos_embed
-    return F.interpolate(
-        pos_embed, size=grid, mode=mode, align_corners=False)
+    return F.interpolate(pos_embed, size=grid, mode=mode, align_corners=False)

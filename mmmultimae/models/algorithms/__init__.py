@@ -1,0 +1,4 @@
+# Copyright (c) mmmultimae contributors. All rights reserved.
+from .multimae import MultiMAE
+
+__all__ = ['MultiMAE']

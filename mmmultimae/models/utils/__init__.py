@@ -1,0 +1,15 @@
+# Copyright (c) mmmultimae contributors. All rights reserved.
+from .blocks import (CrossAttention, init_linear_and_norm_weights,
+                     split_xavier_uniform_)
+from .patchify import (patchify, patchify_labels, unpatchify,
+                       unpatchify_labels)
+from .pos_embed import (build_2d_sincos_pos_embed, resize_pos_embed,
+                        to_2tuple_int)
+from .token_layout import TokenLayout
+
+__all__ = [
+    'TokenLayout', 'build_2d_sincos_pos_embed', 'resize_pos_embed',
+    'to_2tuple_int', 'patchify', 'unpatchify', 'patchify_labels',
+    'unpatchify_labels', 'CrossAttention', 'split_xavier_uniform_',
+    'init_linear_and_norm_weights'
+]

@@ -1,0 +1,295 @@
+# Copyright (c) mmmultimae contributors. All rights reserved.
+import copy
+
+import pytest
+import torch
+from mmengine.optim import OptimWrapper
+from mmengine.structures import BaseDataElement
+
+from mmmultimae.models.algorithms import MultiMAE
+from mmmultimae.models.mask_samplers import DirichletMaskSampler
+from mmmultimae.registry import MODELS
+
+H, W = 32, 48  # 2 x 3 tokens per modality
+NUM_CLASSES = 5
+
+
+def decoder(out_channels, **kwargs):
+    return dict(
+        type='SpatialDecoder',
+        out_channels=out_channels,
+        embed_dims=32,
+        num_layers=1,
+        num_heads=4,
+        image_size=(H, W),
+        **kwargs)
+
+
+def model_cfg(**kwargs):
+    cfg = dict(
+        type='MultiMAE',
+        encoder=dict(
+            type='MultiViT',
+            adapters=dict(
+                rgb=dict(type='PatchInputAdapter', in_channels=3,
+                         image_size=(H, W)),
+                depth=dict(type='PatchInputAdapter', in_channels=1,
+                           image_size=(H, W)),
+                semseg=dict(type='SemSegInputAdapter',
+                            num_classes=NUM_CLASSES, class_embed_dims=8,
+                            image_size=(H, W))),
+            embed_dims=48,
+            num_layers=2,
+            num_heads=3),
+        decoders=dict(
+            rgb=decoder(3),
+            norm_rgb=decoder(3, query_modality='rgb'),
+            depth=decoder(1),
+            semseg=decoder(NUM_CLASSES, stride_level=4)),
+        losses=dict(
+            rgb=dict(type='MaskedMSELoss'),
+            norm_rgb=dict(type='MaskedMSELoss', norm_target=True),
+            depth=dict(type='MaskedL1Loss'),
+            semseg=dict(type='MaskedCrossEntropyLoss')),
+        targets=dict(norm_rgb='rgb'),
+        mask_sampler=dict(type='DirichletMaskSampler', num_visible=7))
+    cfg.update(kwargs)
+    return cfg
+
+
+def build(**kwargs) -> MultiMAE:
+    torch.manual_seed(0)
+    model = MODELS.build(model_cfg(**kwargs))
+    model.init_weights()
+    return model
+
+
+def make_inputs(batch=2, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return dict(
+        rgb=torch.randn(batch, 3, H, W, generator=g),
+        depth=torch.randn(batch, 1, H, W, generator=g),
+        semseg=torch.randint(0, NUM_CLASSES, (batch, H // 4, W // 4),
+                             generator=g))
+
+
+def fixed_masks(batch=2):
+    """7 visible tokens per sample, split differently across samples."""
+    masks = DirichletMaskSampler(7, alpha=0.5)(
+        build_layout(), batch, 'cpu', torch.Generator().manual_seed(1))
+    return masks
+
+
+def build_layout():
+    from mmmultimae.models.utils.token_layout import TokenLayout
+    return TokenLayout({'rgb': (2, 3), 'depth': (2, 3), 'semseg': (2, 3)})
+
+
+def test_loss_keys_and_backward():
+    model = build()
+    losses = model(make_inputs(), mode='loss')
+    assert set(losses) == {'loss_rgb', 'loss_norm_rgb', 'loss_depth',
+                           'loss_semseg'}
+    for value in losses.values():
+        assert value.dim() == 0 and torch.isfinite(value)
+    sum(losses.values()).backward()
+    for name in ('encoder.blocks.0.attn.qkv.weight',
+                 'encoder.adapters.semseg.class_embed.weight',
+                 'encoder.global_tokens', 'decoders.semseg.head.weight',
+                 'decoders.norm_rgb.task_embeds.depth',
+                 'decoders.depth.mask_token'):
+        grad = dict(model.named_parameters())[name].grad
+        assert grad is not None and grad.abs().sum() > 0, name
+
+
+def test_train_step_with_preprocessor():
+    model = build(data_preprocessor=dict(
+        type='MultiModalDataPreprocessor',
+        rgb=dict(mean=[123.675, 116.28, 103.53], std=[58.395, 57.12,
+                                                      57.375]),
+        depth=dict(standardize=True),
+        semseg=dict(num_classes=NUM_CLASSES)))
+    data = dict(
+        inputs=dict(
+            rgb=[torch.randint(0, 256, (3, H, W), dtype=torch.uint8)
+                 for _ in range(2)],
+            depth=[torch.rand(1, H, W) for _ in range(2)],
+            semseg=[torch.randint(0, NUM_CLASSES, (H // 4, W // 4))
+                    for _ in range(2)]),
+        data_samples=[BaseDataElement() for _ in range(2)])
+    optim = OptimWrapper(torch.optim.AdamW(model.parameters(), lr=1e-3))
+    before = model.decoders.rgb.head.weight.detach().clone()
+    log_vars = model.train_step(data, optim)
+    assert {'loss', 'loss_rgb', 'loss_semseg'} <= set(log_vars)
+    assert not torch.equal(model.decoders.rgb.head.weight, before)
+    results = model.test_step(data)
+    assert results[0].pred_rgb.shape == (3, H, W)
+
+
+def test_explicit_masks_are_respected():
+    """Predictions do not depend on masked input content, but on visible."""
+    for mask_tokens in (False, True):
+        model = build(encoder_mask_tokens=mask_tokens).eval()
+        inputs, masks = make_inputs(), fixed_masks()
+        with torch.no_grad():
+            out = model(inputs, mode='tensor', masks=masks)
+        assert all(torch.equal(out['masks'][k], masks[k]) for k in masks)
+        # Perturb the pixels of masked rgb patches of sample 0.
+        changed = copy.deepcopy(inputs)
+        patch_mask = masks['rgb'][0].reshape(2, 3)
+        pixel_mask = patch_mask.repeat_interleave(16, 0).repeat_interleave(
+            16, 1)
+        changed['rgb'][0][:, pixel_mask] += 3.
+        with torch.no_grad():
+            out2 = model(changed, mode='tensor', masks=masks)
+        for name in out['preds']:
+            assert torch.allclose(out['preds'][name], out2['preds'][name],
+                                  atol=1e-6), (mask_tokens, name)
+        # Perturb a visible rgb patch instead (every sample keeps 7 of 18
+        # tokens; make sure sample 0 has a visible rgb token).
+        visible = (~patch_mask).nonzero()
+        if len(visible):
+            r, c = visible[0].tolist()
+            changed = copy.deepcopy(inputs)
+            changed['rgb'][0][:, r * 16:(r + 1) * 16,
+                              c * 16:(c + 1) * 16] += 3.
+            with torch.no_grad():
+                out3 = model(changed, mode='tensor', masks=masks)
+            assert not torch.allclose(out['preds']['depth'][0],
+                                      out3['preds']['depth'][0])
+
+
+def test_explicit_masks_validation():
+    model = build().eval()
+    masks = fixed_masks()
+    bad = dict(masks)
+    bad['rgb'] = bad['rgb'].clone()
+    bad['rgb'][0] = True
+    with pytest.raises(ValueError, match='same number of visible tokens'):
+        model(make_inputs(), mode='tensor', masks=bad)
+    with pytest.raises(ValueError, match='exactly the input modalities'):
+        model(make_inputs(), mode='tensor',
+              masks={'rgb': masks['rgb']})
+    with pytest.raises(ValueError, match='must have shape'):
+        model(make_inputs(), mode='tensor',
+              masks={k: v[:, :3] for k, v in masks.items()})
+    # One mask row is broadcast over the batch.
+    one = {k: v[:1] for k, v in masks.items()}
+    out = model(make_inputs(3), mode='tensor', masks=one)
+    assert out['masks']['rgb'].shape == (3, 6)
+
+
+def test_fp32_decoders_under_autocast():
+    model = build().eval()
+    with torch.no_grad(), torch.autocast('cpu', dtype=torch.bfloat16):
+        preds = model(make_inputs(), mode='tensor')['preds']
+        losses = model(make_inputs(), mode='loss')
+    assert preds['semseg'].dtype == torch.float32
+    assert preds['rgb'].dtype == torch.bfloat16
+    assert all(v.dtype == torch.float32 for v in losses.values())
+    assert model.fp32_decoders == {'semseg'}
+    model = build(fp32_decoders=[])
+    with torch.no_grad(), torch.autocast('cpu', dtype=torch.bfloat16):
+        preds = model(make_inputs(), mode='tensor')['preds']
+    assert preds['semseg'].dtype == torch.bfloat16
+    with pytest.raises(ValueError, match='fp32_decoders'):
+        build(fp32_decoders=['normal'])
+
+
+def test_encoder_mask_tokens_variant():
+    model = build(encoder_mask_tokens=True)
+    assert 'encoder_mask_token' in dict(model.named_parameters())
+    inputs = make_inputs()
+    x, layout, masks, ids_keep, ids_restore = model.encode(inputs)
+    assert x.shape == (2, 18 + 1, 48)  # every token is encoded
+    assert torch.equal(ids_keep[0], torch.arange(18))
+    losses = model(inputs, mode='loss')
+    sum(losses.values()).backward()
+    assert model.encoder_mask_token.grad.abs().sum() > 0
+    plain = build()
+    x, *_ = plain.encode(inputs)
+    assert x.shape == (2, 7 + 1, 48)
+
+
+def test_predict_outputs():
+    model = build().eval()
+    masks = fixed_masks()
+    samples = [BaseDataElement(metainfo=dict(img_path=f'{i}.png'))
+               for i in range(2)]
+    with torch.no_grad():
+        results = model(make_inputs(), samples, mode='predict', masks=masks)
+    assert results is samples
+    res = results[1]
+    assert res.img_path == '1.png'
+    assert res.pred_rgb.shape == (3, H, W)
+    assert res.pred_norm_rgb.shape == (3, H, W)
+    assert res.pred_depth.shape == (1, H, W)
+    assert res.pred_semseg.shape == (NUM_CLASSES, H // 4, W // 4)
+    assert res.pred_semseg_label.shape == (H // 4, W // 4)
+    assert torch.equal(res.pred_semseg_label, res.pred_semseg.argmax(0))
+    assert torch.equal(res.mask_depth, masks['depth'][1].reshape(2, 3))
+    # Without data samples new elements are made.
+    results = model.predict(make_inputs())
+    assert len(results) == 2 and results[0].mask_rgb.dtype == torch.bool
+    with pytest.raises(ValueError, match='Invalid mode'):
+        model(make_inputs(), mode='features')
+
+
+def test_input_subset_and_missing_modalities():
+    model = build(input_modalities=['rgb'],
+                  mask_sampler=dict(type='UniformMaskSampler',
+                                    num_visible=4))
+    inputs = make_inputs()
+    out = model(inputs, mode='tensor')
+    assert list(out['masks']) == ['rgb']
+    assert (~out['masks']['rgb']).sum(1).tolist() == [4, 4]
+    # depth / semseg are decoded from mask-token queries, every token is a
+    # target
+    assert out['preds']['depth'].shape == (2, 6, 256)
+    losses = model(inputs, mode='loss')
+    assert set(losses) == {'loss_rgb', 'loss_norm_rgb', 'loss_depth',
+                           'loss_semseg'}
+    del inputs['depth']
+    with pytest.raises(KeyError, match="target 'depth'"):
+        model(inputs, mode='loss')
+
+
+def test_task_weighting_and_mae_baseline():
+    model = build(task_weighting=dict(
+        type='TaskWeighting', mode='uncertainty',
+        modalities=['rgb', 'norm_rgb', 'depth', 'semseg']))
+    losses = model(make_inputs(), mode='loss')
+    sum(losses.values()).backward()
+    assert model.task_weighting.log_vars.grad.abs().sum() > 0
+
+    cfg = model_cfg(
+        decoders=dict(rgb=dict(type='MAEDecoder', out_channels=3,
+                               embed_dims=32, num_layers=2, num_heads=4,
+                               image_size=(H, W))),
+        losses=dict(rgb=dict(type='MaskedMSELoss', norm_target=True)),
+        targets=None,
+        input_modalities=['rgb'],
+        mask_sampler=dict(type='UniformMaskSampler', num_visible=2))
+    mae = MODELS.build(cfg)
+    losses = mae(make_inputs(), mode='loss')
+    assert set(losses) == {'loss_rgb'} and torch.isfinite(losses['loss_rgb'])
+    assert mae.fp32_decoders == set()
+
+
+def test_config_errors():
+    with pytest.raises(ValueError, match='losses must be given'):
+        build(losses=dict(rgb=dict(type='MaskedMSELoss')))
+    with pytest.raises(ValueError, match='targets name unknown'):
+        build(targets=dict(normals='rgb'))
+    with pytest.raises(ValueError, match='input_modalities'):
+        build(input_modalities=['normal'])
+    with pytest.raises(ValueError, match='none of the input modalities'):
+        build()(dict(normal=torch.zeros(1, 3, H, W)), mode='tensor')
+
+
+def test_init_weights():
+    model = build(encoder_mask_tokens=True)
+    for dec in model.decoders.values():
+        assert torch.equal(dec.mask_token, torch.zeros_like(dec.mask_token))
+        assert dec.cross_attn.q.bias.abs().sum() == 0
+    assert 0.005 < model.encoder_mask_token.std() < 0.05

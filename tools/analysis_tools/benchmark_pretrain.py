@@ -1,0 +1,325 @@
+# Copyright (c) mmmultimae contributors. All rights reserved.
+"""Time full pre-training steps (or the data pipeline) of any config.
+
+Model mode: builds the model of a pre-training config and times complete
+training steps -- mask sampling, forward, losses, backward, optimizer step --
+on synthetic, already preprocessed tensors that live on the device. GPU steps
+are timed with CUDA events, CPU steps with the wall clock. Prints the median /
+min / max step time, images/s, TFLOP per step (``FlopCounterMode`` over one
+forward + backward), achieved TFLOP/s, MFU against ``--peak-tflops``, peak
+memory and the device / torch / commit / command.
+
+Data mode (``--data``): times the config's train dataloader alone (file
+loading, aligned transforms, collate) with ``--num-workers`` workers.
+
+Examples::
+
+    python tools/analysis_tools/benchmark_pretrain.py \\
+        configs/multimae/multimae_vit-b-p16_8xb256-amp-coslr-1600e_in1k-rgb-depth-semseg.py \\
+        --batch-size 256 --amp-dtype bf16 --compile
+    python tools/analysis_tools/benchmark_pretrain.py CONFIG --device cpu \\
+        --batch-size 8 --amp-dtype fp32
+    python tools/analysis_tools/benchmark_pretrain.py CONFIG --data \\
+        --num-workers 8 --batch-size 256
+"""
+import argparse
+import json
+import os.path as osp
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from typing import Callable, Dict, List
+
+import torch
+from mmengine.config import Config, DictAction
+from mmengine.optim import build_optim_wrapper
+from torch.utils.flop_counter import FlopCounterMode
+
+from mmmultimae.models.input_adapters import SemSegInputAdapter
+from mmmultimae.models.losses import MaskedCrossEntropyLoss
+from mmmultimae.registry import MODELS
+from mmmultimae.utils import register_all_modules
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+DTYPES = dict(bf16='bfloat16', fp16='float16', fp32=None)
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('config', help='pre-training config')
+    parser.add_argument('--batch-size', type=int, default=256)
+    parser.add_argument(
+        '--amp-dtype', choices=sorted(DTYPES), default='bf16')
+    parser.add_argument(
+        '--compile',
+        action='store_true',
+        help='torch.compile the encoder/decoder/loss step (model.compile)')
+    parser.add_argument('--iters', type=int, default=20)
+    parser.add_argument('--warmup', type=int, default=5)
+    parser.add_argument(
+        '--device',
+        default='cuda' if torch.cuda.is_available() else 'cpu')
+    parser.add_argument(
+        '--peak-tflops',
+        type=float,
+        default=790.,
+        help='peak TFLOP/s for MFU (bf16 dense matmul measured on '
+        'H100/H200: ~790)')
+    parser.add_argument(
+        '--no-flops', action='store_true', help='skip the FLOP count')
+    parser.add_argument(
+        '--data',
+        action='store_true',
+        help='time the train dataloader instead of the model')
+    parser.add_argument('--num-workers', type=int, default=8)
+    parser.add_argument('--json', help='also write the results here')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override config settings, key=value')
+    return parser.parse_args(argv)
+
+
+def git_commit() -> str:
+    try:
+        commit = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'],
+                                cwd=ROOT,
+                                capture_output=True,
+                                text=True,
+                                check=True).stdout.strip()
+        dirty = subprocess.run(['git', 'status', '--porcelain', '-uno'],
+                               cwd=ROOT,
+                               capture_output=True,
+                               text=True).stdout.strip()
+        return commit + ('-dirty' if dirty else '')
+    except (OSError, subprocess.CalledProcessError):
+        return 'unknown'
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == 'cuda':
+        return torch.cuda.get_device_name(device)
+    return f'CPU ({platform.processor() or platform.machine()}, ' \
+        f'{torch.get_num_threads()} threads)'
+
+
+def synthetic_inputs(model: torch.nn.Module, batch_size: int,
+                     device: torch.device) -> Dict[str, torch.Tensor]:
+    """Preprocessed inputs and targets of every encoder adapter / decoder.
+
+    Float modalities are standard normal (as after normalisation), semseg
+    maps uniform class ids at the adapter's (or decoder's) resolution.
+
+    Args:
+        model (nn.Module): A ``MultiMAE``.
+        batch_size (int): B.
+        device (torch.device): Where the tensors are created.
+
+    Returns:
+        dict[str, Tensor]: e.g. rgb ``(B, 3, H, W)``, depth ``(B, 1, H, W)``,
+        semseg ``(B, H/4, W/4)``.
+    """
+    gen = torch.Generator(device='cpu').manual_seed(0)
+    adapters = model.encoder.adapters
+    height, width = next(iter(adapters.values())).image_size
+    inputs = {}
+    for name, adapter in adapters.items():
+        h = height // adapter.stride_level
+        w = width // adapter.stride_level
+        if isinstance(adapter, SemSegInputAdapter):
+            inputs[name] = torch.randint(
+                0, adapter.num_classes, (batch_size, h, w), generator=gen)
+        else:
+            inputs[name] = torch.randn(
+                batch_size, adapter.in_channels, h, w, generator=gen)
+    for name, decoder in model.decoders.items():
+        target = model.targets[name]
+        if target in inputs:
+            continue
+        h = height // decoder.stride_level
+        w = width // decoder.stride_level
+        if isinstance(model.losses[name], MaskedCrossEntropyLoss):
+            inputs[target] = torch.randint(
+                0, decoder.out_channels, (batch_size, h, w), generator=gen)
+        else:
+            inputs[target] = torch.randn(
+                batch_size, decoder.out_channels, h, w, generator=gen)
+    return {k: v.to(device) for k, v in inputs.items()}
+
+
+def build_step(model: torch.nn.Module, optim_wrapper,
+               inputs: Dict[str, torch.Tensor]) -> Callable[[], None]:
+    """One full training step, as mmengine's ``train_step`` without the
+    data preprocessor and the logging."""
+
+    def step() -> None:
+        with optim_wrapper.optim_context(model):
+            losses = model(inputs, mode='loss')
+        optim_wrapper.update_params(sum(losses.values()))
+
+    return step
+
+
+def count_flops(model, optim_wrapper, inputs) -> float:
+    """FLOPs of one forward + backward (no optimizer step)."""
+    with FlopCounterMode(display=False) as counter:
+        with optim_wrapper.optim_context(model):
+            losses = model(inputs, mode='loss')
+        sum(losses.values()).backward()
+    optim_wrapper.zero_grad()
+    return float(counter.get_total_flops())
+
+
+def time_steps(step: Callable[[], None], iters: int, warmup: int,
+               device: torch.device) -> List[float]:
+    """Seconds per step, ``iters`` steps after ``warmup`` steps."""
+    for _ in range(warmup):
+        step()
+    times = []
+    if device.type == 'cuda':
+        torch.cuda.synchronize(device)
+        events = [(torch.cuda.Event(enable_timing=True),
+                   torch.cuda.Event(enable_timing=True))
+                  for _ in range(iters)]
+        for start, end in events:
+            start.record()
+            step()
+            end.record()
+        torch.cuda.synchronize(device)
+        times = [start.elapsed_time(end) / 1e3 for start, end in events]
+    else:
+        for _ in range(iters):
+            t0 = time.perf_counter()
+            step()
+            times.append(time.perf_counter() - t0)
+    return times
+
+
+def benchmark_model(cfg: Config, args: argparse.Namespace) -> dict:
+    device = torch.device(args.device)
+    if args.compile:
+        cfg.model.compile = True
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    model.to(device).train()
+
+    wrapper_cfg = dict(cfg.optim_wrapper)
+    wrapper_cfg.pop('loss_scale', None)
+    dtype = DTYPES[args.amp_dtype]
+    if dtype is None:
+        wrapper_cfg.update(type='OptimWrapper')
+        wrapper_cfg.pop('dtype', None)
+    else:
+        wrapper_cfg.update(type='MixedPrecisionOptimWrapper', dtype=dtype)
+    optimizer = dict(wrapper_cfg['optimizer'])
+    if optimizer.get('type') in ('AdamW', 'Adam') and device.type == 'cuda':
+        optimizer['fused'] = True
+    wrapper_cfg['optimizer'] = optimizer
+    optim_wrapper = build_optim_wrapper(model, wrapper_cfg)
+
+    inputs = synthetic_inputs(model, args.batch_size, device)
+    flops = float('nan')
+    if not args.no_flops:
+        flops = count_flops(model, optim_wrapper, inputs)
+    if device.type == 'cuda':
+        torch.cuda.reset_peak_memory_stats(device)
+    times = time_steps(
+        build_step(model, optim_wrapper, inputs), args.iters, args.warmup,
+        device)
+    median = statistics.median(times)
+    result = dict(
+        mode='model',
+        config=args.config,
+        batch_size=args.batch_size,
+        amp_dtype=args.amp_dtype,
+        compile=args.compile,
+        iters=args.iters,
+        warmup=args.warmup,
+        step_time_median_s=median,
+        step_time_min_s=min(times),
+        step_time_max_s=max(times),
+        images_per_s=args.batch_size / median,
+        tflop_per_step=flops / 1e12,
+        achieved_tflops=flops / 1e12 / median,
+        mfu=flops / 1e12 / median / args.peak_tflops,
+        peak_tflops=args.peak_tflops,
+        num_params_m=sum(p.numel() for p in model.parameters()
+                         if p.requires_grad) / 1e6)
+    if device.type == 'cuda':
+        result['peak_memory_gb'] = torch.cuda.max_memory_allocated(
+            device) / 1e9
+    return result
+
+
+def benchmark_data(cfg: Config, args: argparse.Namespace) -> dict:
+    from mmengine.runner import Runner
+    loader_cfg = dict(cfg.train_dataloader)
+    loader_cfg.update(
+        batch_size=args.batch_size,
+        num_workers=args.num_workers,
+        persistent_workers=args.num_workers > 0)
+    loader = Runner.build_dataloader(loader_cfg, seed=0)
+    it = iter(loader)
+    for _ in range(args.warmup):
+        next(it)
+    times = []
+    for _ in range(args.iters):
+        t0 = time.perf_counter()
+        try:
+            next(it)
+        except StopIteration:
+            it = iter(loader)
+            next(it)
+        times.append(time.perf_counter() - t0)
+    total = sum(times)
+    return dict(
+        mode='data',
+        config=args.config,
+        batch_size=args.batch_size,
+        num_workers=args.num_workers,
+        iters=args.iters,
+        batch_time_median_s=statistics.median(times),
+        images_per_s=args.batch_size * len(times) / total)
+
+
+def report(result: dict, args: argparse.Namespace) -> str:
+    device = torch.device(args.device)
+    lines = [
+        f'device   : {device_name(device)}',
+        f'torch    : {torch.__version__} (python {platform.python_version()})',
+        f'commit   : {git_commit()}',
+        'command  : ' + ' '.join([osp.relpath(sys.argv[0], ROOT)] +
+                                 sys.argv[1:]),
+    ]
+    for key, value in result.items():
+        if isinstance(value, float):
+            value = f'{value:.4g}'
+        lines.append(f'{key:<21}: {value}')
+    return '\n'.join(lines)
+
+
+def main(argv=None) -> dict:
+    args = parse_args(argv)
+    register_all_modules()
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    if args.device.startswith('cuda'):
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    result = benchmark_data(cfg, args) if args.data else benchmark_model(
+        cfg, args)
+    print(report(result, args), flush=True)
+    if args.json:
+        result.update(device=device_name(torch.device(args.device)),
+                      torch=torch.__version__, commit=git_commit())
+        with open(args.json, 'w') as f:
+            json.dump(result, f, indent=2)
+    return result
+
+
+if __name__ == '__main__':
+    main()
