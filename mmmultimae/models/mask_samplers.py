@@ -63,8 +63,8 @@ def _exact_budget_mask(visible: Tensor, num_visible: int,
         Tensor: Bool mask ``(B, N)``, True = masked.
     """
     b, n = visible.shape
-    keys = (~visible).to(torch.float32) + _rand((b, n), visible.device,
-                                                generator)
+    keys = (~visible).to(torch.float32) + _rand(
+        (b, n), visible.device, generator)
     order = torch.argsort(keys, dim=1)
     mask = torch.ones(b, n, dtype=torch.bool, device=visible.device)
     return mask.scatter(1, order[:, :num_visible], False)
@@ -87,12 +87,12 @@ class UniformMaskSampler:
                              f'{num_visible!r}')
         self.num_visible = int(num_visible)
 
-    def __call__(self,
-                 layout: TokenLayout,
-                 batch_size: int,
-                 device: Union[str, torch.device] = 'cpu',
-                 generator: Optional[torch.Generator] = None
-                 ) -> Dict[str, Tensor]:
+    def __call__(
+            self,
+            layout: TokenLayout,
+            batch_size: int,
+            device: Union[str, torch.device] = 'cpu',
+            generator: Optional[torch.Generator] = None) -> Dict[str, Tensor]:
         """Sample masks.
 
         Args:
@@ -175,9 +175,8 @@ class DirichletMaskSampler:
     def _alphas(self, layout: TokenLayout, device: torch.device) -> Tensor:
         num_mod = len(layout.modalities)
         if self.per_modality and len(self.alpha) != num_mod:
-            raise ValueError(
-                f'{len(self.alpha)} alphas were given for the '
-                f'{num_mod} modalities {layout.modalities}')
+            raise ValueError(f'{len(self.alpha)} alphas were given for the '
+                             f'{num_mod} modalities {layout.modalities}')
         values = self.alpha if self.per_modality else self.alpha * num_mod
         # Built on the device from Python scalars: no host-to-device copy.
         return torch.cat([
@@ -185,12 +184,12 @@ class DirichletMaskSampler:
             for v in values
         ])
 
-    def sample_proportions(self,
-                           layout: TokenLayout,
-                           batch_size: int,
-                           device: Union[str, torch.device] = 'cpu',
-                           generator: Optional[torch.Generator] = None
-                           ) -> Tensor:
+    def sample_proportions(
+            self,
+            layout: TokenLayout,
+            batch_size: int,
+            device: Union[str, torch.device] = 'cpu',
+            generator: Optional[torch.Generator] = None) -> Tensor:
         """Draw the per-sample modality shares.
 
         Args:
@@ -211,7 +210,8 @@ class DirichletMaskSampler:
             bits = torch.arange(num_mod, device=device)
             subsets = ((codes[:, None] >> bits) & 1).to(torch.float32)
             pick = torch.randint(
-                len(subsets), (batch_size, ), device=device,
+                len(subsets), (batch_size, ),
+                device=device,
                 generator=generator)
             chosen = subsets[pick]
         else:
@@ -224,12 +224,12 @@ class DirichletMaskSampler:
         # what it calls, with the generator exposed.
         return torch._sample_dirichlet(alphas.contiguous(), generator)
 
-    def __call__(self,
-                 layout: TokenLayout,
-                 batch_size: int,
-                 device: Union[str, torch.device] = 'cpu',
-                 generator: Optional[torch.Generator] = None
-                 ) -> Dict[str, Tensor]:
+    def __call__(
+            self,
+            layout: TokenLayout,
+            batch_size: int,
+            device: Union[str, torch.device] = 'cpu',
+            generator: Optional[torch.Generator] = None) -> Dict[str, Tensor]:
         """Sample masks.
 
         Args:

@@ -29,14 +29,22 @@ def make_batch(batch=3, h=32, w=48, seed=0):
     g = torch.Generator().manual_seed(seed)
     return dict(
         inputs=dict(
-            rgb=[torch.randint(0, 256, (3, h, w), dtype=torch.uint8,
-                               generator=g) for _ in range(batch)],
-            depth=[torch.rand(1, h, w, generator=g) * (i + 1) * 10
-                   for i in range(batch)],
-            semseg=[torch.randint(0, 7, (h // 4, w // 4), generator=g)
-                    for _ in range(batch)]),
-        data_samples=[BaseDataElement(metainfo=dict(idx=i))
-                      for i in range(batch)])
+            rgb=[
+                torch.randint(
+                    0, 256, (3, h, w), dtype=torch.uint8, generator=g)
+                for _ in range(batch)
+            ],
+            depth=[
+                torch.rand(1, h, w, generator=g) * (i + 1) * 10
+                for i in range(batch)
+            ],
+            semseg=[
+                torch.randint(0, 7, (h // 4, w // 4), generator=g)
+                for _ in range(batch)
+            ]),
+        data_samples=[
+            BaseDataElement(metainfo=dict(idx=i)) for i in range(batch)
+        ])
 
 
 def reference_standardize(depth, trim=0.1, eps=1e-6):
@@ -51,8 +59,9 @@ def reference_standardize(depth, trim=0.1, eps=1e-6):
 
 def test_standardize_depth_matches_per_sample_reference():
     g = torch.Generator().manual_seed(0)
-    depth = torch.rand(4, 1, 10, 13, generator=g) * torch.tensor(
-        [1., 5., 50., 2.]).view(4, 1, 1, 1)
+    depth = torch.rand(
+        4, 1, 10, 13, generator=g) * torch.tensor([1., 5., 50., 2.]).view(
+            4, 1, 1, 1)
     out = standardize_depth(depth)
     assert torch.allclose(out, reference_standardize(depth), atol=1e-5)
     # The kept 80 % of every sample has mean 0 and unbiased variance ~1
@@ -65,8 +74,9 @@ def test_standardize_depth_matches_per_sample_reference():
 
 
 def test_standardize_depth_matches_official_example():
-    example = torch.load(FIXTURE, weights_only=True)['pretrain'][
-        'depth_standardization_example']
+    example = torch.load(
+        FIXTURE,
+        weights_only=True)['pretrain']['depth_standardization_example']
     out = standardize_depth(example['depth_raw'])
     assert torch.allclose(out, example['depth_standardized'], atol=1e-6)
 
@@ -83,14 +93,16 @@ def test_outputs():
     assert inputs['rgb'].dtype == torch.float32
     assert torch.allclose(inputs['rgb'], (rgb / 255 - mean) / std, atol=1e-5)
     depth = torch.stack(data['inputs']['depth'])
-    assert torch.allclose(inputs['depth'], reference_standardize(depth),
-                          atol=1e-5)
+    assert torch.allclose(
+        inputs['depth'], reference_standardize(depth), atol=1e-5)
     assert inputs['semseg'].dtype == torch.int64
     assert inputs['semseg'].shape == (3, 8, 12)
     assert [s.idx for s in out['data_samples']] == [0, 1, 2]
     # Stacked inputs are accepted too.
-    stacked = dict(inputs={k: torch.stack(v) for k, v in
-                           data['inputs'].items()})
+    stacked = dict(inputs={
+        k: torch.stack(v)
+        for k, v in data['inputs'].items()
+    })
     out2 = pre(stacked)
     assert torch.equal(out2['inputs']['rgb'], inputs['rgb'])
     assert out2['data_samples'] is None
@@ -128,8 +140,7 @@ def test_semseg_id_range():
         make_preprocessor()(data)
     data = make_batch()
     data['inputs']['semseg'][1][0, 0] = 255
-    out = make_preprocessor(semseg=dict(num_classes=7, ignore_index=255))(
-        data)
+    out = make_preprocessor(semseg=dict(num_classes=7, ignore_index=255))(data)
     assert out['inputs']['semseg'][1, 0, 0] == 255
     data['inputs']['semseg'][1] = data['inputs']['semseg'][1].float()
     with pytest.raises(ValueError, match='integer label maps'):
@@ -143,8 +154,9 @@ def test_size_mismatches():
         make_preprocessor()(data)
     data = make_batch()
     data['inputs']['semseg'] = [torch.randint(0, 7, (32, 48))] * 3
-    with pytest.raises(ValueError, match=r'semseg \(32, 48\) '
-                       r'\(stride_level 4\)'):
+    with pytest.raises(
+            ValueError, match=r'semseg \(32, 48\) '
+            r'\(stride_level 4\)'):
         make_preprocessor()(data)
     out = make_preprocessor(semseg=dict(num_classes=7, stride_level=1))(data)
     assert out['inputs']['semseg'].shape == (3, 32, 48)

@@ -3,8 +3,7 @@ import pytest
 import torch
 
 from mmmultimae.models.mask_samplers import (DirichletMaskSampler,
-                                             UniformMaskSampler,
-                                             masks_to_ids)
+                                             UniformMaskSampler, masks_to_ids)
 from mmmultimae.models.utils.token_layout import TokenLayout
 from mmmultimae.registry import MASK_SAMPLERS
 
@@ -26,8 +25,8 @@ def gen(seed=0):
     DirichletMaskSampler(20, alpha=[0.5, 1., 2.]),
     DirichletMaskSampler(20, alpha='inf'),
     DirichletMaskSampler(20, sample_modalities_uniformly=True),
-    DirichletMaskSampler(20, alpha=float('inf'),
-                         sample_modalities_uniformly=True),
+    DirichletMaskSampler(
+        20, alpha=float('inf'), sample_modalities_uniformly=True),
     UniformMaskSampler(20),
 ])
 @pytest.mark.parametrize('batch', [1, 2, 7, 64])
@@ -50,8 +49,8 @@ def test_budget_extremes(num_visible):
 
 def test_alpha_inf_gives_equal_split():
     for k in (20, 21, 22, 50):
-        masks = DirichletMaskSampler(k, alpha='inf')(LAYOUT, 256, 'cpu',
-                                                     gen(k))
+        masks = DirichletMaskSampler(
+            k, alpha='inf')(LAYOUT, 256, 'cpu', gen(k))
         counts = visible_counts(masks).float()
         assert (counts.sum(1) == k).all()
         assert ((counts - k / 3).abs() <= 1).all()
@@ -74,16 +73,16 @@ def test_small_alpha_concentrates_on_one_modality():
 
 
 def test_per_modality_alpha_sets_mean_shares():
-    masks = DirichletMaskSampler(20, alpha=[0.5, 1., 2.])(LAYOUT, 4000,
-                                                          'cpu', gen())
+    masks = DirichletMaskSampler(
+        20, alpha=[0.5, 1., 2.])(LAYOUT, 4000, 'cpu', gen())
     share = visible_counts(masks).float().mean(0) / 20
     expected = torch.tensor([0.5, 1., 2.]) / 3.5
     assert (share - expected).abs().max() < 0.03
 
 
 def test_uniform_subset_sampling():
-    masks = DirichletMaskSampler(20, sample_modalities_uniformly=True)(
-        LAYOUT, 4000, 'cpu', gen())
+    masks = DirichletMaskSampler(
+        20, sample_modalities_uniformly=True)(LAYOUT, 4000, 'cpu', gen())
     counts = visible_counts(masks)
     single = (counts > 0).sum(1) == 1
     # 3 of the 7 non-empty subsets are singletons (pairs can also round a
@@ -93,8 +92,8 @@ def test_uniform_subset_sampling():
     assert (counts[single].max(1).values == 20).all()
     # Equal split inside the chosen subset with alpha = inf.
     masks = DirichletMaskSampler(
-        24, alpha='inf', sample_modalities_uniformly=True)(LAYOUT, 2000,
-                                                          'cpu', gen())
+        24, alpha='inf', sample_modalities_uniformly=True)(LAYOUT, 2000, 'cpu',
+                                                           gen())
     counts = visible_counts(masks)
     used = (counts > 0).sum(1)
     for k, subsets in ((1, 3), (2, 3), (3, 1)):
@@ -155,8 +154,8 @@ def test_build_from_registry():
         dict(type='DirichletMaskSampler', num_visible=9, alpha='inf'))
     assert sampler.equal_split and sampler.num_visible == 9
     assert 'alpha=inf' in repr(sampler)
-    sampler = MASK_SAMPLERS.build(dict(type='UniformMaskSampler',
-                                       num_visible=5))
+    sampler = MASK_SAMPLERS.build(
+        dict(type='UniformMaskSampler', num_visible=5))
     assert (visible_counts(sampler(LAYOUT, 3)).sum(1) == 5).all()
 
 
@@ -197,13 +196,14 @@ def test_masks_to_ids_matches_per_sample_reference():
     assert torch.equal(full[~mask_all], tokens[~mask_all])
     # The same with a known count (no check, no host sync).
     keep2, restore2 = masks_to_ids(masks, num_visible=24)
-    assert torch.equal(keep2, ids_keep) and torch.equal(restore2,
-                                                        ids_restore)
+    assert torch.equal(keep2, ids_keep) and torch.equal(restore2, ids_restore)
 
 
 def test_masks_to_ids_accepts_int_masks_and_checks_counts():
-    masks = {'a': torch.tensor([[1, 0, 0], [0, 0, 1]]),
-             'b': torch.tensor([[1, 1], [1, 1]])}
+    masks = {
+        'a': torch.tensor([[1, 0, 0], [0, 0, 1]]),
+        'b': torch.tensor([[1, 1], [1, 1]])
+    }
     ids_keep, ids_restore = masks_to_ids(masks)
     assert ids_keep.tolist() == [[1, 2], [0, 1]]
     assert ids_restore.tolist() == [[2, 0, 1, 3, 4], [0, 1, 2, 3, 4]]

@@ -51,17 +51,17 @@ def test_no_masked_token_gives_float_zero_and_finite_grads():
     assert loss.dtype == torch.float32 and loss.item() == 0.
     loss.backward()
     assert torch.equal(pred.grad, torch.zeros_like(pred))
-    ce = MaskedCrossEntropyLoss()(
-        torch.randn(2, 3, 8), torch.zeros(2, 3, 4, dtype=torch.long),
-        torch.zeros(2, 3, dtype=torch.bool))
+    ce = MaskedCrossEntropyLoss()(torch.randn(2, 3, 8),
+                                  torch.zeros(2, 3, 4, dtype=torch.long),
+                                  torch.zeros(2, 3, dtype=torch.bool))
     assert ce.dtype == torch.float32 and ce.item() == 0.
 
 
 def test_masked_sample_mean():
     loss = torch.tensor([[1., 2., 3.], [4., 5., 6.], [7., 8., 9.]])
     weight = torch.tensor([[1, 0, 1], [0, 0, 0], [0, 1, 0]])
-    assert torch.isclose(masked_sample_mean(loss, weight),
-                         torch.tensor((2. + 8.) / 2))
+    assert torch.isclose(
+        masked_sample_mean(loss, weight), torch.tensor((2. + 8.) / 2))
 
 
 def test_norm_target_matches_per_patch_standardisation():
@@ -126,8 +126,7 @@ def test_cross_entropy_ignore_index_and_denominator():
     labels2 = torch.tensor([[[0, 0], [1, 1]], [[255, 255], [0, 1]]])
     mask2 = torch.tensor([[True, False], [True, False]])
     assert torch.isclose(
-        MaskedCrossEntropyLoss(ignore_index=255)(pred2, labels2, mask2),
-        log2)
+        MaskedCrossEntropyLoss(ignore_index=255)(pred2, labels2, mask2), log2)
     # Unmasked: mean over valid pixels (official: over all pixels).
     un = MaskedCrossEntropyLoss(ignore_index=255, loss_on_unmasked=True)
     assert torch.isclose(un(pred, labels, mask), log2)
@@ -183,5 +182,7 @@ def test_task_weighting_errors():
     with pytest.raises(ValueError, match='modalities'):
         TaskWeighting('uncertainty')
     with pytest.raises(KeyError, match='unknown tasks'):
-        TaskWeighting('fixed', weights={'rgb': 1.})({'depth':
-                                                     torch.tensor(1.)})
+        TaskWeighting(
+            'fixed', weights={'rgb': 1.})({
+                'depth': torch.tensor(1.)
+            })

@@ -31,19 +31,23 @@ def model_cfg(**kwargs):
         encoder=dict(
             type='MultiViT',
             adapters=dict(
-                rgb=dict(type='PatchInputAdapter', in_channels=3,
-                         image_size=(H, W)),
-                depth=dict(type='PatchInputAdapter', in_channels=1,
-                           image_size=(H, W)),
-                semseg=dict(type='SemSegInputAdapter',
-                            num_classes=NUM_CLASSES, class_embed_dims=8,
-                            image_size=(H, W))),
+                rgb=dict(
+                    type='PatchInputAdapter', in_channels=3,
+                    image_size=(H, W)),
+                depth=dict(
+                    type='PatchInputAdapter', in_channels=1,
+                    image_size=(H, W)),
+                semseg=dict(
+                    type='SemSegInputAdapter',
+                    num_classes=NUM_CLASSES,
+                    class_embed_dims=8,
+                    image_size=(H, W))),
             embed_dims=48,
             num_layers=2,
             num_heads=3),
         decoders=dict(
             rgb=decoder(3),
-            norm_rgb=decoder(3, query_modality='rgb'),
+            norm_rgb=decoder(3),  # query_modality from targets
             depth=decoder(1),
             semseg=decoder(NUM_CLASSES, stride_level=4)),
         losses=dict(
@@ -69,14 +73,15 @@ def make_inputs(batch=2, seed=0):
     return dict(
         rgb=torch.randn(batch, 3, H, W, generator=g),
         depth=torch.randn(batch, 1, H, W, generator=g),
-        semseg=torch.randint(0, NUM_CLASSES, (batch, H // 4, W // 4),
-                             generator=g))
+        semseg=torch.randint(
+            0, NUM_CLASSES, (batch, H // 4, W // 4), generator=g))
 
 
 def fixed_masks(batch=2):
     """7 visible tokens per sample, split differently across samples."""
-    masks = DirichletMaskSampler(7, alpha=0.5)(
-        build_layout(), batch, 'cpu', torch.Generator().manual_seed(1))
+    masks = DirichletMaskSampler(
+        7, alpha=0.5)(build_layout(), batch, 'cpu',
+                      torch.Generator().manual_seed(1))
     return masks
 
 
@@ -88,8 +93,9 @@ def build_layout():
 def test_loss_keys_and_backward():
     model = build()
     losses = model(make_inputs(), mode='loss')
-    assert set(losses) == {'loss_rgb', 'loss_norm_rgb', 'loss_depth',
-                           'loss_semseg'}
+    assert set(losses) == {
+        'loss_rgb', 'loss_norm_rgb', 'loss_depth', 'loss_semseg'
+    }
     for value in losses.values():
         assert value.dim() == 0 and torch.isfinite(value)
     sum(losses.values()).backward()
@@ -103,19 +109,24 @@ def test_loss_keys_and_backward():
 
 
 def test_train_step_with_preprocessor():
-    model = build(data_preprocessor=dict(
-        type='MultiModalDataPreprocessor',
-        rgb=dict(mean=[123.675, 116.28, 103.53], std=[58.395, 57.12,
-                                                      57.375]),
-        depth=dict(standardize=True),
-        semseg=dict(num_classes=NUM_CLASSES)))
+    model = build(
+        data_preprocessor=dict(
+            type='MultiModalDataPreprocessor',
+            rgb=dict(
+                mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375]),
+            depth=dict(standardize=True),
+            semseg=dict(num_classes=NUM_CLASSES)))
     data = dict(
         inputs=dict(
-            rgb=[torch.randint(0, 256, (3, H, W), dtype=torch.uint8)
-                 for _ in range(2)],
+            rgb=[
+                torch.randint(0, 256, (3, H, W), dtype=torch.uint8)
+                for _ in range(2)
+            ],
             depth=[torch.rand(1, H, W) for _ in range(2)],
-            semseg=[torch.randint(0, NUM_CLASSES, (H // 4, W // 4))
-                    for _ in range(2)]),
+            semseg=[
+                torch.randint(0, NUM_CLASSES, (H // 4, W // 4))
+                for _ in range(2)
+            ]),
         data_samples=[BaseDataElement() for _ in range(2)])
     optim = OptimWrapper(torch.optim.AdamW(model.parameters(), lr=1e-3))
     before = model.decoders.rgb.head.weight.detach().clone()
@@ -137,14 +148,15 @@ def test_explicit_masks_are_respected():
         # Perturb the pixels of masked rgb patches of sample 0.
         changed = copy.deepcopy(inputs)
         patch_mask = masks['rgb'][0].reshape(2, 3)
-        pixel_mask = patch_mask.repeat_interleave(16, 0).repeat_interleave(
-            16, 1)
+        pixel_mask = patch_mask.repeat_interleave(16,
+                                                  0).repeat_interleave(16, 1)
         changed['rgb'][0][:, pixel_mask] += 3.
         with torch.no_grad():
             out2 = model(changed, mode='tensor', masks=masks)
         for name in out['preds']:
-            assert torch.allclose(out['preds'][name], out2['preds'][name],
-                                  atol=1e-6), (mask_tokens, name)
+            assert torch.allclose(
+                out['preds'][name], out2['preds'][name],
+                atol=1e-6), (mask_tokens, name)
         # Perturb a visible rgb patch instead (every sample keeps 7 of 18
         # tokens; make sure sample 0 has a visible rgb token).
         visible = (~patch_mask).nonzero()
@@ -168,11 +180,15 @@ def test_explicit_masks_validation():
     with pytest.raises(ValueError, match='same number of visible tokens'):
         model(make_inputs(), mode='tensor', masks=bad)
     with pytest.raises(ValueError, match='exactly the input modalities'):
-        model(make_inputs(), mode='tensor',
-              masks={'rgb': masks['rgb']})
+        model(make_inputs(), mode='tensor', masks={'rgb': masks['rgb']})
     with pytest.raises(ValueError, match='must have shape'):
-        model(make_inputs(), mode='tensor',
-              masks={k: v[:, :3] for k, v in masks.items()})
+        model(
+            make_inputs(),
+            mode='tensor',
+            masks={
+                k: v[:, :3]
+                for k, v in masks.items()
+            })
     # One mask row is broadcast over the batch.
     one = {k: v[:1] for k, v in masks.items()}
     out = model(make_inputs(3), mode='tensor', masks=one)
@@ -214,8 +230,9 @@ def test_encoder_mask_tokens_variant():
 def test_predict_outputs():
     model = build().eval()
     masks = fixed_masks()
-    samples = [BaseDataElement(metainfo=dict(img_path=f'{i}.png'))
-               for i in range(2)]
+    samples = [
+        BaseDataElement(metainfo=dict(img_path=f'{i}.png')) for i in range(2)
+    ]
     with torch.no_grad():
         results = model(make_inputs(), samples, mode='predict', masks=masks)
     assert results is samples
@@ -223,6 +240,7 @@ def test_predict_outputs():
     assert res.img_path == '1.png'
     assert res.pred_rgb.shape == (3, H, W)
     assert res.pred_norm_rgb.shape == (3, H, W)
+    assert model.decoders.norm_rgb.query_modality == 'rgb'
     assert res.pred_depth.shape == (1, H, W)
     assert res.pred_semseg.shape == (NUM_CLASSES, H // 4, W // 4)
     assert res.pred_semseg_label.shape == (H // 4, W // 4)
@@ -236,9 +254,9 @@ def test_predict_outputs():
 
 
 def test_input_subset_and_missing_modalities():
-    model = build(input_modalities=['rgb'],
-                  mask_sampler=dict(type='UniformMaskSampler',
-                                    num_visible=4))
+    model = build(
+        input_modalities=['rgb'],
+        mask_sampler=dict(type='UniformMaskSampler', num_visible=4))
     inputs = make_inputs()
     out = model(inputs, mode='tensor')
     assert list(out['masks']) == ['rgb']
@@ -247,25 +265,33 @@ def test_input_subset_and_missing_modalities():
     # target
     assert out['preds']['depth'].shape == (2, 6, 256)
     losses = model(inputs, mode='loss')
-    assert set(losses) == {'loss_rgb', 'loss_norm_rgb', 'loss_depth',
-                           'loss_semseg'}
+    assert set(losses) == {
+        'loss_rgb', 'loss_norm_rgb', 'loss_depth', 'loss_semseg'
+    }
     del inputs['depth']
     with pytest.raises(KeyError, match="target 'depth'"):
         model(inputs, mode='loss')
 
 
 def test_task_weighting_and_mae_baseline():
-    model = build(task_weighting=dict(
-        type='TaskWeighting', mode='uncertainty',
-        modalities=['rgb', 'norm_rgb', 'depth', 'semseg']))
+    model = build(
+        task_weighting=dict(
+            type='TaskWeighting',
+            mode='uncertainty',
+            modalities=['rgb', 'norm_rgb', 'depth', 'semseg']))
     losses = model(make_inputs(), mode='loss')
     sum(losses.values()).backward()
     assert model.task_weighting.log_vars.grad.abs().sum() > 0
 
     cfg = model_cfg(
-        decoders=dict(rgb=dict(type='MAEDecoder', out_channels=3,
-                               embed_dims=32, num_layers=2, num_heads=4,
-                               image_size=(H, W))),
+        decoders=dict(
+            rgb=dict(
+                type='MAEDecoder',
+                out_channels=3,
+                embed_dims=32,
+                num_layers=2,
+                num_heads=4,
+                image_size=(H, W))),
         losses=dict(rgb=dict(type='MaskedMSELoss', norm_target=True)),
         targets=None,
         input_modalities=['rgb'],

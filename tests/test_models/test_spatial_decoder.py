@@ -38,11 +38,11 @@ def make_decoder(**kwargs):
 
 def sample(batch=3, num_visible=7, layout=LAYOUT, seed=0):
     g = torch.Generator().manual_seed(seed)
-    masks = DirichletMaskSampler(num_visible, alpha=0.5)(layout, batch,
-                                                         'cpu', g)
+    masks = DirichletMaskSampler(
+        num_visible, alpha=0.5)(layout, batch, 'cpu', g)
     ids_keep, ids_restore = masks_to_ids(masks)
-    tokens = torch.randn(batch, num_visible + layout.num_global_tokens,
-                         ENC_DIMS, generator=g)
+    tokens = torch.randn(
+        batch, num_visible + layout.num_global_tokens, ENC_DIMS, generator=g)
     return masks, tokens, ids_keep, ids_restore
 
 
@@ -55,12 +55,13 @@ def official_reference(dec, tokens, layout, ids_keep, ids_restore):
     n_total = layout.total_tokens
     mask_tokens = dec.mask_token.expand(b, n_total - no_global.shape[1], -1)
     full = torch.cat([no_global, mask_tokens], dim=1)
-    full = torch.gather(full, 1, ids_restore[..., None].expand(
-        -1, -1, full.shape[-1]))
+    full = torch.gather(full, 1,
+                        ids_restore[..., None].expand(-1, -1, full.shape[-1]))
     embs = []
     for name, grid in layout.grids.items():
-        pos = F.interpolate(dec.pos_embed, size=grid, mode='bilinear',
-                            align_corners=False).flatten(2).transpose(1, 2)
+        pos = F.interpolate(
+            dec.pos_embed, size=grid, mode='bilinear',
+            align_corners=False).flatten(2).transpose(1, 2)
         task = dec.task_embeds[name] if name in dec.task_embeds else 0.
         embs.append(pos + task)
     full = full + torch.cat(embs, dim=1)
@@ -69,14 +70,15 @@ def official_reference(dec, tokens, layout, ids_keep, ids_restore):
         queries = full[:, layout.slices[q_mod]]
     else:
         grid = dec.query_grid(layout)
-        pos = F.interpolate(dec.pos_embed, size=grid, mode='bilinear',
-                            align_corners=False).flatten(2).transpose(1, 2)
+        pos = F.interpolate(
+            dec.pos_embed, size=grid, mode='bilinear',
+            align_corners=False).flatten(2).transpose(1, 2)
         queries = dec.mask_token + pos
         if q_mod in dec.task_embeds:
             queries = queries + dec.task_embeds[q_mod]
         queries = queries.expand(b, -1, -1)
-    context = torch.gather(full, 1, ids_keep[..., None].expand(
-        -1, -1, full.shape[-1]))
+    context = torch.gather(full, 1,
+                           ids_keep[..., None].expand(-1, -1, full.shape[-1]))
     context = torch.cat([context, ctx[:, -g:]], dim=1)
     x = dec.cross_attn(dec.query_norm(queries), dec.context_norm(context))
     x = x + dec.mlp(dec.out_norm(x))
@@ -140,8 +142,14 @@ def test_interpolated_pos_embed_at_other_grid():
 
 
 def test_state_dict_names_and_init():
-    dec = SpatialDecoder('rgb', 3, ENC_DIMS, ['rgb', 'depth'], embed_dims=32,
-                         num_layers=2, num_heads=4, image_size=64)
+    dec = SpatialDecoder(
+        'rgb',
+        3,
+        ENC_DIMS, ['rgb', 'depth'],
+        embed_dims=32,
+        num_layers=2,
+        num_heads=4,
+        image_size=64)
     keys = set(dec.state_dict())
     for key in ('context_proj.weight', 'mask_token', 'pos_embed',
                 'task_embeds.rgb', 'task_embeds.depth', 'cross_attn.q.weight',
@@ -177,8 +185,14 @@ def test_input_checks():
 
 def test_mae_decoder_uses_only_its_modality():
     torch.manual_seed(0)
-    dec = MAEDecoder('rgb', 3, ENC_DIMS, embed_dims=32, num_layers=2,
-                     num_heads=4, image_size=(32, 48)).eval()
+    dec = MAEDecoder(
+        'rgb',
+        3,
+        ENC_DIMS,
+        embed_dims=32,
+        num_layers=2,
+        num_heads=4,
+        image_size=(32, 48)).eval()
     masks, tokens, ids_keep, ids_restore = sample(num_visible=9)
     out = dec(tokens, LAYOUT, ids_keep, ids_restore)
     assert out.shape == (3, 6, 768)
@@ -189,21 +203,32 @@ def test_mae_decoder_uses_only_its_modality():
     assert torch.allclose(dec(changed, LAYOUT, ids_keep, ids_restore), out)
     # ... changing an rgb token does.
     changed[:, :9][~other] += 1.
-    assert not torch.allclose(dec(changed, LAYOUT, ids_keep, ids_restore),
-                              out)
+    assert not torch.allclose(dec(changed, LAYOUT, ids_keep, ids_restore), out)
     with pytest.raises(KeyError, match='not among the inputs'):
-        dec(tokens, TokenLayout({'depth': (2, 3), 'x': (2, 6)}), ids_keep,
-            ids_restore)
-    d8 = MODELS.build(dict(type='MAEDecoder', modality='rgb', out_channels=3,
-                           encoder_dims=ENC_DIMS))
+        dec(tokens, TokenLayout({
+            'depth': (2, 3),
+            'x': (2, 6)
+        }), ids_keep, ids_restore)
+    d8 = MODELS.build(
+        dict(
+            type='MAEDecoder',
+            modality='rgb',
+            out_channels=3,
+            encoder_dims=ENC_DIMS))
     assert (len(d8.blocks), d8.embed_dims) == (8, 512)
     assert d8.blocks[0].attn.num_heads == 16
 
 
 def test_mae_decoder_matches_reference():
     torch.manual_seed(0)
-    dec = MAEDecoder('depth', 1, ENC_DIMS, embed_dims=32, num_layers=1,
-                     num_heads=4, image_size=(32, 48)).eval()
+    dec = MAEDecoder(
+        'depth',
+        1,
+        ENC_DIMS,
+        embed_dims=32,
+        num_layers=1,
+        num_heads=4,
+        image_size=(32, 48)).eval()
     with torch.no_grad():
         dec.mask_token.normal_()
     masks, tokens, ids_keep, ids_restore = sample(num_visible=8)
@@ -211,8 +236,7 @@ def test_mae_decoder_matches_reference():
         out = dec(tokens, LAYOUT, ids_keep, ids_restore)
         x = dec.context_proj(tokens)
         full = torch.cat([x[:, :8], dec.mask_token.expand(3, 10, -1)], 1)
-        full = torch.gather(full, 1, ids_restore[..., None].expand(-1, -1,
-                                                                    32))
+        full = torch.gather(full, 1, ids_restore[..., None].expand(-1, -1, 32))
         grid = full[:, LAYOUT.slices['depth']]
         grid = grid + dec.pos_embed.flatten(2).transpose(1, 2)
         seq = torch.cat([grid, x[:, 8:]], 1)

@@ -50,9 +50,9 @@ class MultiMAE(BaseModel):
         encoder (dict): Config of the encoder (``MultiViT``).
         decoders (dict[str, dict]): Decoder configs by name
             (``SpatialDecoder`` / ``MAEDecoder``); ``modality`` (the name),
-            ``encoder_dims`` and ``context_modalities`` (the input
-            modalities) are filled in when the class takes them and the
-            config does not set them.
+            ``query_modality`` (the target modality), ``encoder_dims`` and
+            ``context_modalities`` (the input modalities) are filled in when
+            the class takes them and the config does not set them.
         losses (dict[str, dict]): Loss config of every decoder.
         mask_sampler (dict): Config in ``MASK_SAMPLERS``.
         input_modalities (Sequence[str], optional): Modalities fed to the
@@ -108,10 +108,18 @@ class MultiMAE(BaseModel):
         if set(losses) != set(decoders):
             raise ValueError(f'losses must be given for exactly the decoders '
                              f'{sorted(decoders)}, got {sorted(losses)}')
+        targets = dict(targets or {})
+        unknown = [name for name in targets if name not in decoders]
+        if unknown:
+            raise ValueError(f'targets name unknown decoders {unknown}; '
+                             f'decoders: {list(decoders)}')
+        self.targets = {name: targets.get(name, name) for name in decoders}
         self.decoders = ModuleDict({
-            name: _build_with_defaults(
+            name:
+            _build_with_defaults(
                 cfg,
                 modality=name,
+                query_modality=self.targets[name],
                 encoder_dims=self.encoder.embed_dims,
                 context_modalities=self.input_modalities)
             for name, cfg in decoders.items()
@@ -119,12 +127,6 @@ class MultiMAE(BaseModel):
         self.losses = nn.ModuleDict(
             {name: MODELS.build(losses[name])
              for name in decoders})
-        targets = dict(targets or {})
-        unknown = [name for name in targets if name not in decoders]
-        if unknown:
-            raise ValueError(f'targets name unknown decoders {unknown}; '
-                             f'decoders: {list(decoders)}')
-        self.targets = {name: targets.get(name, name) for name in decoders}
 
         self.mask_sampler = MASK_SAMPLERS.build(mask_sampler)
         self.task_weighting = MODELS.build(task_weighting) \
@@ -157,8 +159,10 @@ class MultiMAE(BaseModel):
         if not isinstance(inputs, dict):
             raise TypeError('MultiMAE expects a dict of modality tensors, '
                             f'got {type(inputs).__name__}')
-        selected = {k: v for k, v in inputs.items()
-                    if k in self.input_modalities}
+        selected = {
+            k: v
+            for k, v in inputs.items() if k in self.input_modalities
+        }
         if not selected:
             raise ValueError(f'none of the input modalities '
                              f'{self.input_modalities} is in the inputs '
@@ -233,10 +237,11 @@ class MultiMAE(BaseModel):
         x = self.encoder.encode(gather_tokens(tokens, ids_keep))
         return x, layout, masks, ids_keep, ids_restore
 
-    def _forward(self,
-                 inputs: Dict[str, Tensor],
-                 masks: Optional[Masks] = None
-                 ) -> Tuple[Dict[str, Tensor], Masks, TokenLayout]:
+    def _forward(
+        self,
+        inputs: Dict[str, Tensor],
+        masks: Optional[Masks] = None
+    ) -> Tuple[Dict[str, Tensor], Masks, TokenLayout]:
         x, layout, masks, ids_keep, ids_restore = self.encode(inputs, masks)
         preds = {}
         for name, decoder in self.decoders.items():
@@ -251,12 +256,13 @@ class MultiMAE(BaseModel):
     # ------------------------------------------------------------------
     # modes
     # ------------------------------------------------------------------
-    def forward(self,
-                inputs: Dict[str, Tensor],
-                data_samples: Optional[List[BaseDataElement]] = None,
-                mode: str = 'tensor',
-                masks: Optional[Masks] = None
-                ) -> Union[Dict[str, Tensor], List[BaseDataElement], dict]:
+    def forward(
+        self,
+        inputs: Dict[str, Tensor],
+        data_samples: Optional[List[BaseDataElement]] = None,
+        mode: str = 'tensor',
+        masks: Optional[Masks] = None
+    ) -> Union[Dict[str, Tensor], List[BaseDataElement], dict]:
         """Run the model.
 
         Args:
@@ -367,8 +373,7 @@ class MultiMAE(BaseModel):
         for name, pred in preds.items():
             decoder = self.decoders[name]
             image = unpatchify(pred.float(), decoder.query_grid(layout),
-                               decoder.patch_size,
-                               decoder.out_channels)
+                               decoder.patch_size, decoder.out_channels)
             fields[f'pred_{name}'] = image
             if isinstance(self.losses[name], MaskedCrossEntropyLoss):
                 fields[f'pred_{name}_label'] = image.argmax(dim=1)

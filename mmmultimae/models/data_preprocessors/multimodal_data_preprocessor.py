@@ -1,6 +1,6 @@
 # Copyright (c) mmmultimae contributors. All rights reserved.
 """Batch preparation for dicts of modalities."""
-from typing import Dict, List, Optional, Sequence, Union
+from typing import Dict, List, Sequence, Union
 
 import torch
 from mmengine.model import BaseDataPreprocessor
@@ -245,5 +245,4 @@ class MultiModalDataPreprocessor(BaseDataPreprocessor):
         batch = self.cast_data(batch)
         out = {name: self._normalize(name, x) for name, x in batch.items()}
         return dict(
-            inputs=out,
-            data_samples=self.cast_data(data.get('data_samples')))
+            inputs=out, data_samples=self.cast_data(data.get('data_samples')))

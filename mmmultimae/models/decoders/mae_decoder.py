@@ -105,8 +105,7 @@ class MAEDecoder(BaseModule):
         ])
         self.norm = norm_layer(embed_dims)
         self.head = nn.Linear(
-            embed_dims, out_channels * self.patch_size[0] *
-            self.patch_size[1])
+            embed_dims, out_channels * self.patch_size[0] * self.patch_size[1])
         self._official_init()
 
     def _official_init(self) -> None:
@@ -143,14 +142,15 @@ class MAEDecoder(BaseModule):
             Tensor: Patch tokens ``(B, h * w, C * ph * pw)``.
         """
         n_vis = _check_decoder_inputs(encoder_tokens, layout, ids_keep,
-                                      ids_restore, type(self).__name__)
+                                      ids_restore,
+                                      type(self).__name__)
         grid = self.query_grid(layout)
         x = self.context_proj(encoder_tokens)
         tokens = modality_grid_tokens(x[:, :n_vis], self.mask_token,
                                       ids_restore,
                                       layout.slices[self.query_modality])
         pos = resize_pos_embed(self.pos_embed, grid, 'bilinear')
-        tokens = tokens + pos.flatten(2).transpose(1, 2).to(x.dtype)
+        tokens = tokens + pos.flatten(2).transpose(1, 2)
         x = torch.cat([tokens, x[:, n_vis:]], dim=1)
         for block in self.blocks:
             x = block(x)

@@ -28,8 +28,7 @@ def gather_tokens(x: Tensor, index: Tensor) -> Tensor:
     """
     if x.dim() == 2:
         return x[index]
-    return torch.gather(
-        x, 1, index.unsqueeze(-1).expand(-1, -1, x.shape[-1]))
+    return torch.gather(x, 1, index.unsqueeze(-1).expand(-1, -1, x.shape[-1]))
 
 
 def modality_grid_tokens(tokens: Tensor, mask_token: Tensor,
@@ -55,10 +54,9 @@ def modality_grid_tokens(tokens: Tensor, mask_token: Tensor,
     pos = ids_restore[:, token_slice]  # position in [visible, masked]
     b, n = pos.shape
     if n_vis == 0:
-        return mask_token.expand(b, n, -1).to(tokens.dtype)
+        return mask_token.expand(b, n, -1)
     picked = gather_tokens(tokens, pos.clamp(max=n_vis - 1))
-    return torch.where((pos < n_vis).unsqueeze(-1), picked,
-                       mask_token.to(tokens.dtype))
+    return torch.where((pos < n_vis).unsqueeze(-1), picked, mask_token)
 
 
 def _check_decoder_inputs(encoder_tokens: Tensor, layout: TokenLayout,
@@ -179,7 +177,8 @@ class SpatialDecoder(BaseModule):
             build_2d_sincos_pos_embed(self.grid, embed_dims),
             requires_grad=False)
         self.task_embeds = nn.ParameterDict({
-            name: nn.Parameter(torch.zeros(1, 1, embed_dims))
+            name:
+            nn.Parameter(torch.zeros(1, 1, embed_dims))
             for name in context_modalities
         })
         norm_layer = partial(nn.LayerNorm, eps=1e-6)
@@ -200,8 +199,7 @@ class SpatialDecoder(BaseModule):
                 norm_layer=norm_layer) for i in range(num_layers)
         ])
         self.head = nn.Linear(
-            embed_dims, out_channels * self.patch_size[0] *
-            self.patch_size[1])
+            embed_dims, out_channels * self.patch_size[0] * self.patch_size[1])
         self._official_init()
 
     def _official_init(self) -> None:
@@ -262,30 +260,32 @@ class SpatialDecoder(BaseModule):
             modality's grid.
         """
         n_vis = _check_decoder_inputs(encoder_tokens, layout, ids_keep,
-                                      ids_restore, type(self).__name__)
+                                      ids_restore,
+                                      type(self).__name__)
         x = self.context_proj(encoder_tokens)
         visible, global_tokens = x[:, :n_vis], x[:, n_vis:]
 
+        # Embeddings stay float32 and promote the sums under autocast, as
+        # official (its mask tokens and embeddings are float32 too).
         embeds = torch.cat([
             self.modality_embed(name, grid)
             for name, grid in layout.grids.items()
-        ]).to(x.dtype)  # (N_total, C)
+        ])  # (N_total, C)
         context = torch.cat(
             [visible + gather_tokens(embeds, ids_keep), global_tokens], dim=1)
 
         grid = self.query_grid(layout)
         query_embed = self.modality_embed(self.query_modality, grid)
         if self.use_task_queries and self.query_modality in layout.grids:
-            queries = modality_grid_tokens(
-                visible, self.mask_token, ids_restore,
-                layout.slices[self.query_modality])
+            queries = modality_grid_tokens(visible, self.mask_token,
+                                           ids_restore,
+                                           layout.slices[self.query_modality])
         else:
-            queries = self.mask_token.expand(x.shape[0], grid[0] * grid[1],
-                                             -1).to(x.dtype)
-        queries = queries + query_embed.to(x.dtype)
+            queries = self.mask_token.expand(x.shape[0], grid[0] * grid[1], -1)
+        queries = queries + query_embed
 
-        x = self.cross_attn(self.query_norm(queries),
-                            self.context_norm(context))
+        x = self.cross_attn(
+            self.query_norm(queries), self.context_norm(context))
         x = x + self.mlp(self.out_norm(x))
         for block in self.blocks:
             x = block(x)

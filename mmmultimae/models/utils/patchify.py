@@ -45,8 +45,8 @@ def patchify(x: Tensor, patch_size: Union[int, Tuple[int, int]]) -> Tensor:
 
 
 def unpatchify(x: Tensor, grid: Tuple[int, int],
-               patch_size: Union[int, Tuple[int, int]],
-               channels: int) -> Tensor:
+               patch_size: Union[int, Tuple[int,
+                                            int]], channels: int) -> Tensor:
     """Reassemble ``(c ph pw)`` patch tokens into images.
 
     Args:
