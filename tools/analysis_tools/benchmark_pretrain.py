@@ -24,6 +24,7 @@ Examples::
 """
 import argparse
 import json
+import logging
 import os.path as osp
 import platform
 import statistics
@@ -34,6 +35,7 @@ from typing import Callable, Dict, List
 
 import torch
 from mmengine.config import Config, DictAction
+from mmengine.logging import MMLogger
 from mmengine.optim import build_optim_wrapper
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -74,6 +76,16 @@ def parse_args(argv=None) -> argparse.Namespace:
         action='store_true',
         help='time the train dataloader instead of the model')
     parser.add_argument('--num-workers', type=int, default=8)
+    parser.add_argument(
+        '--tf32',
+        action='store_true',
+        help='allow TF32 matmuls (affects fp32 parts, e.g. the semseg '
+        'decoder); off by default, as in training')
+    parser.add_argument(
+        '--check-syncs',
+        action='store_true',
+        help='run one eager CUDA step with torch.cuda.set_sync_debug_mode '
+        '("error") and report the first host sync, if any')
     parser.add_argument('--json', help='also write the results here')
     parser.add_argument(
         '--cfg-options',
@@ -173,6 +185,32 @@ def count_flops(model, optim_wrapper, inputs) -> float:
     return float(counter.get_total_flops())
 
 
+def check_host_syncs(step: Callable[[], None], device: torch.device) -> str:
+    """Run one step (after a warm-up step) with CUDA sync debugging.
+
+    Returns:
+        str: ``'none'`` or where the first host synchronisation happened.
+    """
+    step()
+    torch.cuda.synchronize(device)
+    torch.cuda.set_sync_debug_mode('error')
+    try:
+        step()
+        found = 'none'
+    except RuntimeError as err:
+        import traceback
+        frames = [
+            f'{osp.relpath(f.filename, ROOT)}:{f.lineno}'
+            for f in traceback.extract_tb(err.__traceback__)
+            if f.filename.startswith(ROOT)
+        ]
+        found = f'{err} at ' + ' <- '.join(reversed(frames[-3:]))
+    finally:
+        torch.cuda.set_sync_debug_mode(0)
+    torch.cuda.synchronize(device)
+    return found
+
+
 def time_steps(step: Callable[[], None], iters: int, warmup: int,
                device: torch.device) -> List[float]:
     """Seconds per step, ``iters`` steps after ``warmup`` steps."""
@@ -224,11 +262,13 @@ def benchmark_model(cfg: Config, args: argparse.Namespace) -> dict:
     flops = float('nan')
     if not args.no_flops:
         flops = count_flops(model, optim_wrapper, inputs)
+    step = build_step(model, optim_wrapper, inputs)
+    host_sync = None
+    if args.check_syncs and device.type == 'cuda':
+        host_sync = check_host_syncs(step, device)
     if device.type == 'cuda':
         torch.cuda.reset_peak_memory_stats(device)
-    times = time_steps(
-        build_step(model, optim_wrapper, inputs), args.iters, args.warmup,
-        device)
+    times = time_steps(step, args.iters, args.warmup, device)
     median = statistics.median(times)
     result = dict(
         mode='model',
@@ -248,6 +288,8 @@ def benchmark_model(cfg: Config, args: argparse.Namespace) -> dict:
         peak_tflops=args.peak_tflops,
         num_params_m=sum(p.numel() for p in model.parameters()
                          if p.requires_grad) / 1e6)
+    if host_sync is not None:
+        result['host_sync'] = host_sync
     if device.type == 'cuda':
         result['peak_memory_gb'] = torch.cuda.max_memory_allocated(
             device) / 1e9
@@ -303,11 +345,13 @@ def report(result: dict, args: argparse.Namespace) -> str:
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
+    # mmengine logs every parameter's init at INFO; keep the report readable
+    MMLogger.get_current_instance().setLevel(logging.WARNING)
     register_all_modules()
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
-    if args.device.startswith('cuda'):
+    if args.tf32:
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
     result = benchmark_data(cfg, args) if args.data else benchmark_model(

@@ -66,6 +66,12 @@ class MultiMAE(BaseModel):
         fp32_decoders (Sequence[str], optional): Decoders run with autocast
             disabled on float32 encoder tokens. Defaults to ``('semseg',)``
             if there is a ``semseg`` decoder, else none.
+        compile (bool | dict): ``torch.compile`` the training step after
+            mask sampling (encoder, decoders and losses; the sampler stays
+            eager). A dict is passed to ``torch.compile`` as keyword
+            arguments, e.g. ``dict(mode='max-autotune-no-cudagraphs')``.
+            Shapes are static (a fixed number of visible tokens), so it
+            compiles once. Defaults to False.
         encoder_mask_tokens (bool): Feed all tokens to the encoder, the
             masked ones replaced by a learned mask token plus their position
             embedding (the "w/ [M]" variant of the paper's Table 11);
@@ -84,6 +90,7 @@ class MultiMAE(BaseModel):
                  task_weighting: Optional[dict] = None,
                  fp32_decoders: Optional[Sequence[str]] = None,
                  encoder_mask_tokens: bool = False,
+                 compile: Union[bool, dict] = False,
                  data_preprocessor: Optional[Union[dict, nn.Module]] = None,
                  init_cfg: Optional[dict] = None) -> None:
         if isinstance(data_preprocessor, dict):
@@ -143,6 +150,10 @@ class MultiMAE(BaseModel):
             self.encoder_mask_token = nn.Parameter(
                 torch.zeros(1, 1, self.encoder.embed_dims))
             trunc_normal_(self.encoder_mask_token, std=0.02)
+        self._loss_step = self._masked_losses
+        if compile:
+            options = compile if isinstance(compile, dict) else {}
+            self._loss_step = torch.compile(self._masked_losses, **options)
 
     def init_weights(self) -> None:
         """Official init of encoder and decoders (their ``init_weights``),
@@ -201,10 +212,29 @@ class MultiMAE(BaseModel):
         mask = torch.cat([masks[name] for name in layout.modalities], dim=1)
         return torch.where(mask.unsqueeze(-1), fill, tokens)
 
+    def sample_masks(self, inputs: Dict[str, Tensor]) -> Masks:
+        """Sample token masks for the input modalities of a batch.
+
+        Args:
+            inputs (dict[str, Tensor]): Preprocessed modalities.
+
+        Returns:
+            dict[str, Tensor]: ``(B, N_m)`` bool masks, True = masked.
+        """
+        selected = self._encoder_inputs(inputs)
+        grids = {
+            name: self.encoder.adapters[name].token_grid(x)
+            for name, x in selected.items()
+        }
+        first = next(iter(selected.values()))
+        layout = TokenLayout(grids, self.encoder.num_global_tokens)
+        return self.mask_sampler(layout, first.shape[0], first.device)
+
     def encode(
         self,
         inputs: Dict[str, Tensor],
-        masks: Optional[Masks] = None
+        masks: Optional[Masks] = None,
+        num_visible: Optional[int] = None
     ) -> Tuple[Tensor, TokenLayout, Masks, Tensor, Tensor]:
         """Tokenize, mask and encode.
 
@@ -213,6 +243,9 @@ class MultiMAE(BaseModel):
             masks (dict[str, Tensor], optional): Explicit masks ``(B, N_m)``
                 (True = masked) for every input modality; every sample must
                 keep the same number of tokens. Sampled when None.
+            num_visible (int, optional): Visible tokens per sample of the
+                given ``masks`` when known (saves counting them, a host
+                sync).
 
         Returns:
             tuple: Encoder output ``(B, n_vis + G, D)``, the token layout,
@@ -226,7 +259,6 @@ class MultiMAE(BaseModel):
             num_visible = getattr(self.mask_sampler, 'num_visible', None)
         else:
             masks = self._check_masks(masks, layout, batch, tokens.device)
-            num_visible = None
         if self.encoder_mask_tokens:
             ids = torch.arange(
                 total, device=tokens.device).expand(batch, total)
@@ -240,9 +272,11 @@ class MultiMAE(BaseModel):
     def _forward(
         self,
         inputs: Dict[str, Tensor],
-        masks: Optional[Masks] = None
+        masks: Optional[Masks] = None,
+        num_visible: Optional[int] = None
     ) -> Tuple[Dict[str, Tensor], Masks, TokenLayout]:
-        x, layout, masks, ids_keep, ids_restore = self.encode(inputs, masks)
+        x, layout, masks, ids_keep, ids_restore = self.encode(
+            inputs, masks, num_visible)
         preds = {}
         for name, decoder in self.decoders.items():
             if name in self.fp32_decoders:
@@ -321,7 +355,16 @@ class MultiMAE(BaseModel):
             dict[str, Tensor]: ``loss_<decoder>`` for every decoder (after
             task weighting, if any).
         """
-        preds, masks, _ = self._forward(inputs, masks)
+        num_visible = None
+        if masks is None:
+            masks = self.sample_masks(inputs)
+            num_visible = getattr(self.mask_sampler, 'num_visible', None)
+        return self._loss_step(inputs, masks, num_visible)
+
+    def _masked_losses(self, inputs: Dict[str, Tensor], masks: Masks,
+                       num_visible: Optional[int]) -> Dict[str, Tensor]:
+        """Forward and losses for given masks (what ``compile`` compiles)."""
+        preds, masks, _ = self._forward(inputs, masks, num_visible)
         losses = {}
         for name, pred in preds.items():
             target_name = self.targets[name]

@@ -1,0 +1,35 @@
+# Table 7 (choice of pre-training modalities): RGB-D, i.e. rgb + depth
+# inputs and outputs (rgb, norm_rgb, depth decoders), 400 epochs. 98 visible
+# of 2 x 196 tokens (supplementary A: 98 for 2 or 3 modalities).
+_base_ = ['./multimae_vit-b-p16_8xb256-amp-coslr-400e_in1k-rgb-depth-semseg.py']
+
+model = dict(
+    encoder=dict(
+        adapters=dict(
+            _delete_=True,
+            rgb=_base_.model.encoder.adapters.rgb,
+            depth=_base_.model.encoder.adapters.depth)),
+    decoders=dict(
+        _delete_=True,
+        rgb=_base_.model.decoders.rgb,
+        norm_rgb=_base_.model.decoders.norm_rgb,
+        depth=_base_.model.decoders.depth),
+    losses=dict(
+        _delete_=True,
+        rgb=_base_.model.losses.rgb,
+        norm_rgb=_base_.model.losses.norm_rgb,
+        depth=_base_.model.losses.depth),
+    fp32_decoders=[])
+
+train_pipeline = [
+    dict(type='LoadMultiModalImages', modalities=('rgb', 'depth')),
+    dict(
+        type='MultiModalRandomResizedCrop',
+        size=224,
+        scale=(0.2, 1.0),
+        ratio=(3. / 4., 4. / 3.)),
+    dict(type='MultiModalRandomFlip', prob=0.5),
+    dict(type='PackMultiModalInputs'),
+]
+train_dataloader = dict(
+    dataset=dict(modalities=('rgb', 'depth'), pipeline=train_pipeline))
