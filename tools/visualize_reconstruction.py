@@ -25,8 +25,8 @@ center-cropped to a square and resized to the training crop size.
 Example::
 
     python tools/visualize_reconstruction.py \\
-        configs/multimae/multimae_vit-s-p16_1xb32-300e_synthetic-demo.py \\
-        work_dirs/demo/epoch_24.pth scene_0000003 lounge/scene_0000010 \\
+        configs/multimae/multimae_vit-tiny-6l-p8_1xb32-16e_synthetic-demo.py \\
+        work_dirs/demo/epoch_16.pth scene_0000003 lounge/scene_0000010 \\
         --data-root data/synthetic_scenes/val --out work_dirs/demo/figures
 """
 import argparse

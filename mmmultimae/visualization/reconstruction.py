@@ -27,7 +27,7 @@ PAD = 4
 #: Height of the column-header strip, in pixels.
 HEADER_HEIGHT = 20
 #: Width of the row-label strip, in pixels.
-LABEL_WIDTH = 72
+LABEL_WIDTH = 100
 #: Smallest displayed tile side; smaller images are enlarged (nearest).
 MIN_TILE_SIZE = 128
 

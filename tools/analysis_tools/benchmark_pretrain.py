@@ -58,6 +58,16 @@ def parse_args(argv=None) -> argparse.Namespace:
         '--compile',
         action='store_true',
         help='torch.compile the encoder/decoder/loss step (model.compile)')
+    parser.add_argument(
+        '--compile-mode',
+        help='torch.compile mode, e.g. reduce-overhead (CUDA graphs) or '
+        'max-autotune-no-cudagraphs; implies --compile')
+    parser.add_argument(
+        '--profile',
+        type=int,
+        default=0,
+        metavar='N',
+        help='profile N extra steps and print the top CUDA kernels')
     parser.add_argument('--iters', type=int, default=20)
     parser.add_argument('--warmup', type=int, default=5)
     parser.add_argument(
@@ -211,6 +221,31 @@ def check_host_syncs(step: Callable[[], None], device: torch.device) -> str:
     return found
 
 
+def profile_steps(step: Callable[[], None], steps: int,
+                  device: torch.device) -> None:
+    """Print where the time of ``steps`` steps goes (top kernels/ops)."""
+    from torch.profiler import ProfilerActivity, profile
+    activities = [ProfilerActivity.CPU]
+    if device.type == 'cuda':
+        activities.append(ProfilerActivity.CUDA)
+    with profile(activities=activities) as prof:
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            step()
+        if device.type == 'cuda':
+            torch.cuda.synchronize(device)
+        wall = (time.perf_counter() - t0) / steps
+    events = prof.key_averages()
+    sort_by = 'self_cuda_time_total' if device.type == 'cuda' \
+        else 'self_cpu_time_total'
+    print(events.table(sort_by=sort_by, row_limit=30, max_name_column_width=60))
+    if device.type == 'cuda':
+        busy = sum(e.self_device_time_total for e in events) / 1e6 / steps
+        print(f'profile: {wall * 1e3:.1f} ms/step wall, '
+              f'{busy * 1e3:.1f} ms/step of kernel time '
+              f'({busy / wall:.0%} GPU busy)')
+
+
 def time_steps(step: Callable[[], None], iters: int, warmup: int,
                device: torch.device) -> List[float]:
     """Seconds per step, ``iters`` steps after ``warmup`` steps."""
@@ -238,7 +273,9 @@ def time_steps(step: Callable[[], None], iters: int, warmup: int,
 
 def benchmark_model(cfg: Config, args: argparse.Namespace) -> dict:
     device = torch.device(args.device)
-    if args.compile:
+    if args.compile_mode:
+        cfg.model.compile = dict(mode=args.compile_mode)
+    elif args.compile:
         cfg.model.compile = True
     model = MODELS.build(cfg.model)
     model.init_weights()
@@ -270,12 +307,14 @@ def benchmark_model(cfg: Config, args: argparse.Namespace) -> dict:
         torch.cuda.reset_peak_memory_stats(device)
     times = time_steps(step, args.iters, args.warmup, device)
     median = statistics.median(times)
+    if args.profile:
+        profile_steps(step, args.profile, device)
     result = dict(
         mode='model',
         config=args.config,
         batch_size=args.batch_size,
         amp_dtype=args.amp_dtype,
-        compile=args.compile,
+        compile=args.compile_mode or args.compile,
         iters=args.iters,
         warmup=args.warmup,
         step_time_median_s=median,
@@ -290,6 +329,10 @@ def benchmark_model(cfg: Config, args: argparse.Namespace) -> dict:
                          if p.requires_grad) / 1e6)
     if host_sync is not None:
         result['host_sync'] = host_sync
+    if args.compile or args.compile_mode:
+        from torch._dynamo.utils import counters
+        result['compiled_graphs'] = counters['stats']['unique_graphs']
+        result['graph_breaks'] = sum(counters['graph_break'].values())
     if device.type == 'cuda':
         result['peak_memory_gb'] = torch.cuda.max_memory_allocated(
             device) / 1e9
@@ -351,6 +394,8 @@ def main(argv=None) -> dict:
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
+    # as configs/_base_/default_runtime.py (env_cfg.cudnn_benchmark)
+    torch.backends.cudnn.benchmark = True
     if args.tf32:
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True

@@ -29,16 +29,21 @@ MAE_D8 = 'configs/multimae/mae_vit-b-p16-d8_8xb512-amp-coslr-1600e_in1k.py'
 MAE_D2 = 'configs/multimae/mae_vit-b-p16-d2_8xb512-amp-coslr-1600e_in1k.py'
 
 # (name, config, extra arguments), most important first
+RO = ['--compile-mode', 'reduce-overhead']
 VARIANTS = [
-    ('MultiMAE bf16', MULTIMAE, ['--amp-dtype', 'bf16', '--check-syncs']),
+    ('MultiMAE bf16', MULTIMAE,
+     ['--amp-dtype', 'bf16', '--check-syncs', '--profile', '3']),
     ('MultiMAE bf16 compile', MULTIMAE, ['--amp-dtype', 'bf16',
                                          '--compile']),
-    ('MultiMAE bf16 compile, semseg decoder bf16', MULTIMAE,
-     ['--amp-dtype', 'bf16', '--compile', '--cfg-options',
-      'model.fp32_decoders=[]']),
-    ('MAE-D8 bf16 compile', MAE_D8, ['--amp-dtype', 'bf16', '--compile']),
-    ('MAE-D2 bf16 compile', MAE_D2, ['--amp-dtype', 'bf16', '--compile']),
-    ('MultiMAE fp16', MULTIMAE, ['--amp-dtype', 'fp16']),
+    ('MultiMAE bf16 compile+cudagraphs', MULTIMAE, ['--amp-dtype', 'bf16'] +
+     RO),
+    ('MultiMAE bf16 compile+cudagraphs, semseg decoder bf16', MULTIMAE,
+     ['--amp-dtype', 'bf16'] + RO + ['--cfg-options',
+                                     'model.fp32_decoders=[]']),
+    ('MAE-D8 bf16 compile+cudagraphs', MAE_D8, ['--amp-dtype', 'bf16'] + RO),
+    ('MAE-D2 bf16 compile+cudagraphs', MAE_D2, ['--amp-dtype', 'bf16'] + RO),
+    ('MultiMAE fp16 compile+cudagraphs', MULTIMAE, ['--amp-dtype', 'fp16'] +
+     RO),
     ('MAE-D8 bf16', MAE_D8, ['--amp-dtype', 'bf16']),
     ('MultiMAE w/ [M] in encoder bf16', MULTIMAE_M, ['--amp-dtype', 'bf16']),
 ]
@@ -92,7 +97,7 @@ def main() -> int:
             print(tail, flush=True)
             rows.append((name, None, f'failed (rc {proc.returncode})'))
             continue
-        print(proc.stdout[-1200:], flush=True)
+        print(proc.stdout, flush=True)
         with open(out) as f:
             result = json.load(f)
         result['command'] = command
@@ -104,18 +109,20 @@ def main() -> int:
         print(f"\ndevice: {first['device']}, torch {first['torch']}, "
               f"commit {first['commit']}, batch {args.batch_size}")
     print('\n| variant | img/s | s/step (median) | TFLOP/step | TFLOP/s | '
-          'MFU | peak mem (GB) | host syncs |')
-    print('|---|---|---|---|---|---|---|---|')
+          'MFU | peak mem (GB) | host syncs | graphs/breaks |')
+    print('|---|---|---|---|---|---|---|---|---|')
     for name, result, status in rows:
         if result is None:
-            print(f'| {name} | {status} | | | | | | |')
+            print(f'| {name} | {status} | | | | | | | |')
             continue
         print(f"| {name} | {result['images_per_s']:,.0f} | "
               f"{result['step_time_median_s']:.4f} | "
               f"{result['tflop_per_step']:.2f} | "
               f"{result['achieved_tflops']:.0f} | {result['mfu']:.1%} | "
               f"{result.get('peak_memory_gb', float('nan')):.1f} | "
-              f"{result.get('host_sync', '-')} |")
+              f"{result.get('host_sync', '-')} | "
+              f"{result.get('compiled_graphs', '-')}/"
+              f"{result.get('graph_breaks', '-')} |")
     print('\ncommands:')
     for name, result, _ in rows:
         if result:

@@ -22,8 +22,8 @@ not beat it has learned nothing about the scenes.
 Example::
 
     python tools/analysis_tools/eval_reconstruction.py \\
-        configs/multimae/multimae_vit-s-p16_1xb32-300e_synthetic-demo.py \\
-        work_dirs/demo/epoch_24.pth --data-root data/synthetic_scenes/val
+        configs/multimae/multimae_vit-tiny-6l-p8_1xb32-16e_synthetic-demo.py \\
+        work_dirs/demo/epoch_16.pth --data-root data/synthetic_scenes/val
 """
 import argparse
 import json

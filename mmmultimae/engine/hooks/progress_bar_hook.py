@@ -59,11 +59,11 @@ def render_progress(done: int,
 class ProgressBarHook(Hook):
     """Show training progress as one line that updates in place.
 
-    On a terminal (``stream.isatty()``) the line is redrawn every
-    iteration with ``\\r``; the INFO lines of mmengine's logger then go to
-    the work dir's log file only (the console handler is raised to
-    WARNING while the bar is shown and restored at the end), so they do not
-    break the bar. Elsewhere (a pipe, CI logs) a plain line is printed every
+    On a terminal (``isatty()``) the line is redrawn every iteration with
+    ``\\r``; logger console handlers that write to a terminal are raised to
+    WARNING while the bar is shown (restored at the end), so mmengine's INFO
+    lines go to the work dir's log file only and do not break the bar.
+    Elsewhere (a pipe, a file, CI logs) a plain line is printed every
     ``non_tty_interval`` iterations and the logger is left alone. Only the
     main process draws.
 
@@ -74,10 +74,11 @@ class ProgressBarHook(Hook):
         window (int): Smoothing window of the shown values. Defaults to 10.
         non_tty_interval (int): Iterations between plain lines when the
             stream is not a terminal. Defaults to 50.
-        quiet_console (bool): Hide the logger's INFO lines on a terminal
+        quiet_console (bool): Hide the logger's INFO lines on the terminal
             while the bar is shown. Defaults to True.
-        stream (TextIO, optional): Where to draw. Defaults to
-            ``sys.stdout``.
+        stream (str | TextIO): ``'stdout'`` (default), ``'stderr'`` or a
+            file object to draw on. ``'stderr'`` keeps the bar on the
+            terminal when stdout (the logger) is redirected to a file.
     """
 
     priority = 'LOW'
@@ -87,13 +88,16 @@ class ProgressBarHook(Hook):
                  window: int = 10,
                  non_tty_interval: int = 50,
                  quiet_console: bool = True,
-                 stream: Optional[TextIO] = None) -> None:
+                 stream: Union[str, TextIO] = 'stdout') -> None:
         if window < 1 or non_tty_interval < 1:
             raise ValueError('window and non_tty_interval must be >= 1')
         self.keys = tuple(keys)
         self.window = window
         self.non_tty_interval = non_tty_interval
         self.quiet_console = quiet_console
+        if isinstance(stream, str) and stream not in ('stdout', 'stderr'):
+            raise ValueError("stream must be 'stdout', 'stderr' or a file "
+                             f'object, got {stream!r}')
         self.stream = stream
         self._start = 0.
         self._start_iter = 0
@@ -102,7 +106,9 @@ class ProgressBarHook(Hook):
         self._levels: List[int] = []
 
     def _out(self) -> TextIO:
-        return self.stream if self.stream is not None else sys.stdout
+        if isinstance(self.stream, str):
+            return getattr(sys, self.stream)
+        return self.stream
 
     def before_train(self, runner) -> None:
         """Start the clock; on a terminal, quiet the console logger."""
@@ -115,9 +121,9 @@ class ProgressBarHook(Hook):
         if self._tty and self.quiet_console:
             logger = MMLogger.get_current_instance()
             for handler in logger.handlers:
+                stream = getattr(handler, 'stream', None)
                 if type(handler) is logging.StreamHandler and \
-                        getattr(handler, 'stream', None) in (sys.stdout,
-                                                             sys.stderr):
+                        getattr(stream, 'isatty', lambda: False)():
                     self._quieted.append(handler)
                     self._levels.append(handler.level)
                     handler.setLevel(max(handler.level, logging.WARNING))

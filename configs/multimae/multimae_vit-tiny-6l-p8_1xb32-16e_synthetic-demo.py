@@ -131,28 +131,31 @@ param_scheduler = [
         start_factor=1e-3,
         by_epoch=True,
         begin=0,
-        end=2,
+        end=1,
         convert_to_iter_based=True),
     dict(
         type='CosineAnnealingLR',
-        T_max=22,
+        T_max=15,
         eta_min=1e-5,
         by_epoch=True,
-        begin=2,
-        end=24,
+        begin=1,
+        end=16,
         convert_to_iter_based=True),
 ]
-train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=24)
+# 2000 scenes / 32 = 62 iterations per epoch, 992 in all
+train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=16)
 
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=50),
     checkpoint=dict(
-        type='CheckpointHook', interval=8, max_keep_ckpts=1, save_last=True))
+        type='CheckpointHook', interval=4, max_keep_ckpts=1, save_last=True))
 custom_hooks = [
     dict(type='StepSeedHook'),
     dict(type='CheckFiniteLossHook'),
-    dict(type='ProgressBarHook', keys=('loss', 'loss_depth')),
-    dict(type='ReconstructionVisualizationHook', interval=300,
+    # the bar on stderr: tools/run_demo.sh sends the logger (stdout) to a file
+    dict(type='ProgressBarHook', keys=('loss', 'loss_depth'),
+         stream='stderr'),
+    dict(type='ReconstructionVisualizationHook', interval=250,
          num_samples=2),
 ]
 env_cfg = dict(cudnn_benchmark=False)
