@@ -19,7 +19,7 @@
 #
 # Environment variables (optional): WORK_DIR (default work_dirs/demo),
 # DATA_ROOT (default data/synthetic_scenes), NUM_SCENES (training scenes,
-# default 2000), CONFIG (default the demo config).
+# default 1600), CONFIG (default the demo config).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 # shellcheck source=tools/ensure_env.sh
@@ -29,7 +29,7 @@ cd "$ROOT"
 CONFIG="${CONFIG:-configs/multimae/multimae_vit-tiny-6l-p8_1xb32-16e_synthetic-demo.py}"
 WORK_DIR="${WORK_DIR:-work_dirs/demo}"
 DATA_ROOT="${DATA_ROOT:-data/synthetic_scenes}"
-NUM_SCENES="${NUM_SCENES:-2000}"
+NUM_SCENES="${NUM_SCENES:-1600}"
 NUM_VAL=64
 IMAGE_SIZE=96
 # Torch's CPU threads should wait passively when the cores are shared.

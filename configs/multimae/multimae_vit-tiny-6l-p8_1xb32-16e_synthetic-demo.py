@@ -4,7 +4,7 @@
 # 32 of the 192 tokens visible (1/6, the paper's ratio 98/588), the paper's
 # four decoders made smaller, fp32. The dataset is written by
 #   python tools/dataset_converters/make_synthetic_scenes.py \
-#       --out data/synthetic_scenes/train --num-scenes 2000 --image-size 96
+#       --out data/synthetic_scenes/train --num-scenes 1600 --image-size 96
 _base_ = ['../_base_/default_runtime.py']
 
 model = dict(
@@ -142,7 +142,7 @@ param_scheduler = [
         end=16,
         convert_to_iter_based=True),
 ]
-# 2000 scenes / 32 = 62 iterations per epoch, 992 in all
+# 1600 scenes / 32 = 50 iterations per epoch, 800 in all
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=16)
 
 default_hooks = dict(

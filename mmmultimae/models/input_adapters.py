@@ -134,7 +134,9 @@ class _GridAdapter(BaseModule):
         tokens = F.linear(patches, self.proj.weight.flatten(1),
                           self.proj.bias)
         pos = resize_pos_embed(self.pos_embed, grid, self.interpolate_mode)
-        return tokens + pos.flatten(2).transpose(1, 2)
+        # in the tokens' dtype: under autocast a float32 table would promote
+        # all (B, N, D) tokens to float32
+        return tokens + pos.flatten(2).transpose(1, 2).to(tokens.dtype)
 
 
 @MODELS.register_module()

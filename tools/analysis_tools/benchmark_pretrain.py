@@ -296,9 +296,6 @@ def benchmark_model(cfg: Config, args: argparse.Namespace) -> dict:
     optim_wrapper = build_optim_wrapper(model, wrapper_cfg)
 
     inputs = synthetic_inputs(model, args.batch_size, device)
-    flops = float('nan')
-    if not args.no_flops:
-        flops = count_flops(model, optim_wrapper, inputs)
     step = build_step(model, optim_wrapper, inputs)
     host_sync = None
     if args.check_syncs and device.type == 'cuda':
@@ -309,6 +306,13 @@ def benchmark_model(cfg: Config, args: argparse.Namespace) -> dict:
     median = statistics.median(times)
     if args.profile:
         profile_steps(step, args.profile, device)
+    flops = float('nan')
+    if not args.no_flops:
+        # after timing and on the eager path: a compiled function first
+        # called under FlopCounterMode (a dispatch mode) can be skipped by
+        # dynamo for good on some torch versions
+        model._loss_step = model._masked_losses
+        flops = count_flops(model, optim_wrapper, inputs)
     result = dict(
         mode='model',
         config=args.config,
