@@ -2,12 +2,11 @@
 """Evaluate a checkpoint with an MMEngine config (mmseg-compatible CLI)."""
 import argparse
 import os
-import os.path as osp
 
-from mmengine.config import Config, DictAction
+from mmengine.config import DictAction
 from mmengine.runner import Runner
 
-from mmmultimae.utils import register_all_modules, setup_cpu_distributed
+from mmmultimae.utils import load_run_config, register_all_modules
 
 
 def parse_args() -> argparse.Namespace:
@@ -40,16 +39,8 @@ def main() -> None:
     args = parse_args()
     register_all_modules(init_default_scope=False)
 
-    cfg = Config.fromfile(args.config)
-    cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-    setup_cpu_distributed(cfg)
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir', None) is None:
-        cfg.work_dir = osp.join('./work_dirs',
-                                osp.splitext(osp.basename(args.config))[0])
+    cfg = load_run_config(args.config, args.cfg_options, args.launcher,
+                          args.work_dir)
     cfg.load_from = args.checkpoint
 
     if args.show_dir is not None:
@@ -66,7 +57,8 @@ def main() -> None:
             raise ValueError(f'--out must be a .pkl file, got {args.out}')
         cfg.test_evaluator = cfg.test_evaluator if isinstance(
             cfg.test_evaluator, list) else [cfg.test_evaluator]
-        cfg.test_evaluator.append(dict(type='DumpResults', out_file_path=args.out))
+        cfg.test_evaluator.append(
+            dict(type='DumpResults', out_file_path=args.out))
 
     runner = Runner.from_cfg(cfg)
     runner.test()

@@ -1,5 +1,8 @@
 # Copyright (c) mmmultimae contributors. All rights reserved.
-"""Distributed set-up for machines without GPUs."""
+"""Run set-up shared by the tools: config loading, CPU distributed."""
+import os.path as osp
+from typing import Optional
+
 import torch
 import torch.distributed as torch_dist
 from mmengine.config import Config
@@ -33,3 +36,35 @@ def setup_cpu_distributed(cfg: Config) -> None:
         find_unused_parameters=cfg.get('find_unused_parameters', False))
     wrapper['device_ids'] = None
     cfg.model_wrapper_cfg = wrapper
+
+
+def load_run_config(config: str,
+                    cfg_options: Optional[dict] = None,
+                    launcher: str = 'none',
+                    work_dir: Optional[str] = None) -> Config:
+    """Read a config for ``tools/train.py`` / ``tools/test.py``.
+
+    Applies ``--cfg-options``, sets the launcher (and the CPU distributed
+    set-up, see :func:`setup_cpu_distributed`) and the work dir with the
+    mmseg priority: CLI > config > ``./work_dirs/<config name>``.
+
+    Args:
+        config (str): Config path.
+        cfg_options (dict, optional): Overrides, ``key=value``.
+        launcher (str): ``none``, ``pytorch``, ``slurm`` or ``mpi``.
+        work_dir (str, optional): Work dir given on the command line.
+
+    Returns:
+        Config: The config to hand to the runner.
+    """
+    cfg = Config.fromfile(config)
+    cfg.launcher = launcher
+    if cfg_options is not None:
+        cfg.merge_from_dict(cfg_options)
+    setup_cpu_distributed(cfg)
+    if work_dir is not None:
+        cfg.work_dir = work_dir
+    elif cfg.get('work_dir', None) is None:
+        cfg.work_dir = osp.join('./work_dirs',
+                                osp.splitext(osp.basename(config))[0])
+    return cfg

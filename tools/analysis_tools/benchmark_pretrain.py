@@ -12,10 +12,10 @@ memory and the device / torch / commit / command.
 Data mode (``--data``): times the config's train dataloader alone (file
 loading, aligned transforms, collate) with ``--num-workers`` workers.
 
-Examples::
+Examples (CONFIG e.g. the ViT-B config ``configs/multimae/multimae_vit-b-
+p16_8xb256-amp-coslr-1600e_in1k-rgb-depth-semseg.py``)::
 
-    python tools/analysis_tools/benchmark_pretrain.py \\
-        configs/multimae/multimae_vit-b-p16_8xb256-amp-coslr-1600e_in1k-rgb-depth-semseg.py \\
+    python tools/analysis_tools/benchmark_pretrain.py CONFIG \\
         --batch-size 256 --amp-dtype bf16 --compile
     python tools/analysis_tools/benchmark_pretrain.py CONFIG --device cpu \\
         --batch-size 8 --amp-dtype fp32
@@ -238,7 +238,9 @@ def profile_steps(step: Callable[[], None], steps: int,
     events = prof.key_averages()
     sort_by = 'self_cuda_time_total' if device.type == 'cuda' \
         else 'self_cpu_time_total'
-    print(events.table(sort_by=sort_by, row_limit=30, max_name_column_width=60))
+    print(
+        events.table(
+            sort_by=sort_by, row_limit=30, max_name_column_width=60))
     if device.type == 'cuda':
         busy = sum(e.self_device_time_total for e in events) / 1e6 / steps
         print(f'profile: {wall * 1e3:.1f} ms/step wall, '
