@@ -72,8 +72,7 @@ def _schedule(cfg: Config, epochs: int) -> None:
     assert cosine.T_max == epochs - 40 and cosine.eta_min == 0
     for s in (warmup, cosine):
         assert s.by_epoch and s.convert_to_iter_based
-    assert cfg.train_cfg == dict(type='EpochBasedTrainLoop',
-                                 max_epochs=epochs)
+    assert cfg.train_cfg == dict(type='EpochBasedTrainLoop', max_epochs=epochs)
 
 
 def test_main_config_matches_paper_table1():
@@ -102,9 +101,11 @@ def test_main_config_matches_paper_table1():
     assert model.targets['norm_rgb'] == 'rgb'
     assert model.fp32_decoders == {'semseg'}
     losses = {k: type(v).__name__ for k, v in model.losses.items()}
-    assert losses == dict(rgb='MaskedMSELoss', norm_rgb='MaskedMSELoss',
-                          depth='MaskedL1Loss',
-                          semseg='MaskedCrossEntropyLoss')
+    assert losses == dict(
+        rgb='MaskedMSELoss',
+        norm_rgb='MaskedMSELoss',
+        depth='MaskedL1Loss',
+        semseg='MaskedCrossEntropyLoss')
     assert model.losses['norm_rgb'].norm_target
     assert not model.losses['rgb'].norm_target
     # AdamW, lr = 1e-4 x 2048 / 256, betas (0.9, 0.95), wd 0.05, bf16
@@ -125,8 +126,10 @@ def test_main_config_matches_paper_table1():
     assert loader.batch_size == 256 and loader.num_workers == 10
     assert loader.pin_memory and loader.persistent_workers
     assert loader.sampler == dict(type='DefaultSampler', shuffle=True)
-    crop = [t for t in loader.dataset.pipeline
-            if t.type == 'MultiModalRandomResizedCrop'][0]
+    crop = [
+        t for t in loader.dataset.pipeline
+        if t.type == 'MultiModalRandomResizedCrop'
+    ][0]
     assert crop.size == 224 and tuple(crop.scale) == (0.2, 1.0)
     assert math.isclose(crop.ratio[0], 3 / 4)
     assert loader.dataset.type == 'MultiModalImageFolder'
@@ -147,14 +150,12 @@ def test_400e_and_table6_variants():
         assert model.mask_sampler.num_visible == 98
         # Table 6 models have no per-patch standardised rgb decoder
         assert list(model.decoders) == ['rgb', 'depth', 'semseg']
-        assert model.targets == dict(rgb='rgb', depth='depth',
-                                     semseg='semseg')
-    assert MODELS.build(load(f'{stem}_alpha-inf.py').model
-                        ).mask_sampler.equal_split
+        assert model.targets == dict(rgb='rgb', depth='depth', semseg='semseg')
+    assert MODELS.build(
+        load(f'{stem}_alpha-inf.py').model).mask_sampler.equal_split
 
 
-@pytest.mark.parametrize('modalities', [('rgb', 'depth'),
-                                        ('rgb', 'semseg')])
+@pytest.mark.parametrize('modalities', [('rgb', 'depth'), ('rgb', 'semseg')])
 def test_table7_modality_variants(modalities):
     register_all_modules()
     name = ('multimae_vit-b-p16_8xb256-amp-coslr-400e_in1k-' +
@@ -164,14 +165,16 @@ def test_table7_modality_variants(modalities):
     assert list(model.encoder.adapters) == list(modalities)
     assert set(model.decoders) == set(modalities) | {'norm_rgb'}
     assert model.mask_sampler.num_visible == 98
-    loads = [t for t in cfg.train_dataloader.dataset.pipeline
-             if t.type == 'LoadMultiModalImages']
+    loads = [
+        t for t in cfg.train_dataloader.dataset.pipeline
+        if t.type == 'LoadMultiModalImages'
+    ]
     assert tuple(loads[0].modalities) == modalities
     _schedule(cfg, 400)
 
 
-@pytest.mark.parametrize('variant,dims,layers,heads',
-                         [('d8', 512, 8, 16), ('d2', 256, 2, 8)])
+@pytest.mark.parametrize('variant,dims,layers,heads', [('d8', 512, 8, 16),
+                                                       ('d2', 256, 2, 8)])
 def test_mae_baselines(variant, dims, layers, heads):
     register_all_modules()
     cfg = load(f'mae_vit-b-p16-{variant}_8xb512-amp-coslr-1600e_in1k.py')
@@ -203,8 +206,8 @@ def test_mae_baselines(variant, dims, layers, heads):
 
 def test_mask_token_and_large_variants():
     register_all_modules()
-    model = MODELS.build(load(MAIN.replace(
-        '.py', '_enc-mask-tokens.py')).model)
+    model = MODELS.build(
+        load(MAIN.replace('.py', '_enc-mask-tokens.py')).model)
     assert model.encoder_mask_tokens
     large = load(
         'multimae_vit-l-p16_8xb256-amp-coslr-1600e_in1k-rgb-depth-semseg.py')
@@ -219,21 +222,27 @@ def test_demo_config_trains_one_step_on_cpu():
     register_all_modules()
     cfg = load('multimae_vit-tiny-6l-p8_1xb32-16e_synthetic-demo.py')
     model = MODELS.build(cfg.model)
-    crop = [t for t in cfg.train_dataloader.dataset.pipeline
-            if t.type == 'MultiModalRandomResizedCrop'][0]
+    crop = [
+        t for t in cfg.train_dataloader.dataset.pipeline
+        if t.type == 'MultiModalRandomResizedCrop'
+    ][0]
     size = crop.size
     batch = dict(
         inputs=dict(
-            rgb=[torch.randint(0, 256, (3, size, size), dtype=torch.uint8)
-                 for _ in range(2)],
+            rgb=[
+                torch.randint(0, 256, (3, size, size), dtype=torch.uint8)
+                for _ in range(2)
+            ],
             depth=[torch.rand(1, size, size) + 1 for _ in range(2)],
-            semseg=[torch.randint(0, 10, (size // 4, size // 4))
-                    for _ in range(2)]),
+            semseg=[
+                torch.randint(0, 10, (size // 4, size // 4)) for _ in range(2)
+            ]),
         data_samples=None)
     data = model.data_preprocessor(batch, True)
     losses = model(data['inputs'], mode='loss')
-    assert set(losses) == {'loss_rgb', 'loss_norm_rgb', 'loss_depth',
-                           'loss_semseg'}
+    assert set(losses) == {
+        'loss_rgb', 'loss_norm_rgb', 'loss_depth', 'loss_semseg'
+    }
     sum(losses.values()).backward()
     assert cfg.optim_wrapper.type == 'OptimWrapper'  # fp32 on CPU
     assert cfg.train_dataloader.dataset.data_root == 'data/synthetic_scenes'

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The README's main job: pre-train a small MultiMAE on the embedded
-# synthetic scenes on CPU (about 6-8 minutes on 2 cores) and draw what it
+# synthetic scenes on CPU (about 5-6 minutes on 2 cores) and draw what it
 # learned.
 #
 #   bash tools/run_demo.sh
@@ -40,14 +40,16 @@ step() { echo; echo "[demo $(( $(date +%s) - T0 ))s] $*"; }
 mkdir -p "$WORK_DIR"
 
 step "1/4 synthetic scenes -> $DATA_ROOT (train: $NUM_SCENES, val: $NUM_VAL held-out scenes)"
+QUIET=()
+[ -t 1 ] || QUIET=(--quiet)  # the converter's bar is for terminals only
 "$PY" tools/dataset_converters/make_synthetic_scenes.py \
   --out "$DATA_ROOT/train" --num-scenes "$NUM_SCENES" \
-  --image-size "$IMAGE_SIZE" --seed 0 --workers 2
+  --image-size "$IMAGE_SIZE" --seed 0 --workers 2 ${QUIET[@]+"${QUIET[@]}"}
 "$PY" tools/dataset_converters/make_synthetic_scenes.py \
   --out "$DATA_ROOT/val" --num-scenes "$NUM_VAL" \
   --image-size "$IMAGE_SIZE" --seed 1 --workers 2 --quiet
 
-step "2/4 pre-training $(basename "$CONFIG") on $(nproc) CPU core(s)"
+step "2/4 pre-training $(basename "$CONFIG") on CPU (or the GPU, if there is one)"
 LOG="$WORK_DIR/train_console.log"
 echo "      full log: $LOG"
 # The logger goes to the log file, the progress bar to the terminal.

@@ -26,26 +26,22 @@ Example::
 
     python tools/visualize_reconstruction.py \\
         configs/multimae/multimae_vit-tiny-6l-p8_1xb32-16e_synthetic-demo.py \\
-        work_dirs/demo/epoch_16.pth scene_0000003 lounge/scene_0000010 \\
+        work_dirs/demo/epoch_16.pth scene_0000003 gallery/scene_0000004 \\
         --data-root data/synthetic_scenes/val --out work_dirs/demo/figures
 """
 import argparse
 import os
 import os.path as osp
-import sys
 from typing import Dict, List, Sequence
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+import numpy as np
+import torch
+from mmengine.config import Config, DictAction
+from PIL import Image
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from mmengine.config import Config, DictAction  # noqa: E402
-from PIL import Image  # noqa: E402
-
-from mmmultimae.visualization import (TileRenderer,  # noqa: E402
-                                      build_eval_dataset, find_samples,
-                                      init_pretrain_model, load_batch,
-                                      make_grid, masks_from_spec,
+from mmmultimae.visualization import (TileRenderer, build_eval_dataset,
+                                      find_samples, init_pretrain_model,
+                                      load_batch, make_grid, masks_from_spec,
                                       parse_mask_spec, predict, preprocess,
                                       sample_masks, stack_vertically,
                                       token_layout)
@@ -167,14 +163,18 @@ class Figures:
         headers = []
         for k in range(num_masks):
             headers += [f'mask {k + 1} input', f'mask {k + 1} pred']
-        return make_grid(rows, self.renderer.row_labels,
-                         headers + ['ground truth'], title=title)
+        return make_grid(
+            rows,
+            self.renderer.row_labels,
+            headers + ['ground truth'],
+            title=title)
 
     def custom(self, batch: dict, spec: dict, title: str) -> np.ndarray:
         inputs = preprocess(self.model, batch)['inputs']
         masks = masks_from_spec(self.model, inputs, spec, self.seed)
         tiles = self._one(batch, masks)
-        return make_grid([list(t) for t in tiles], self.renderer.row_labels,
+        return make_grid([list(t) for t in tiles],
+                         self.renderer.row_labels,
                          ['masked input', 'prediction', 'ground truth'],
                          title=title)
 

@@ -2,5 +2,5 @@
 # "MAE (D2)"): 256-d x 2 blocks x 8 heads; otherwise the D8 setting.
 _base_ = ['./mae_vit-b-p16-d8_8xb512-amp-coslr-1600e_in1k.py']
 
-model = dict(decoders=dict(rgb=dict(embed_dims=256, num_layers=2,
-                                    num_heads=8)))
+model = dict(
+    decoders=dict(rgb=dict(embed_dims=256, num_layers=2, num_heads=8)))

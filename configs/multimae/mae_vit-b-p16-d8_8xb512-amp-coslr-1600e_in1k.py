@@ -15,8 +15,7 @@ model = dict(
     type='MultiMAE',
     data_preprocessor=dict(
         type='MultiModalDataPreprocessor',
-        rgb=dict(mean=[123.675, 116.28, 103.53], std=[58.395, 57.12,
-                                                      57.375])),
+        rgb=dict(mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375])),
     encoder=dict(
         type='MultiViT',
         adapters=dict(
@@ -87,8 +86,7 @@ auto_scale_lr = dict(base_batch_size=4096, enable=False)
 
 default_hooks = dict(
     checkpoint=dict(
-        type='CheckpointHook', interval=20, max_keep_ckpts=3,
-        save_last=True))
+        type='CheckpointHook', interval=20, max_keep_ckpts=3, save_last=True))
 custom_hooks = [
     dict(type='StepSeedHook'),
     dict(type='CheckFiniteLossHook'),

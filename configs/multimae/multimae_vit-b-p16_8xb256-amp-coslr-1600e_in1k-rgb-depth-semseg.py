@@ -13,8 +13,7 @@ default_hooks = dict(
     logger=dict(type='LoggerHook', interval=50),
     # official: a checkpoint every 20 epochs; resume with --resume
     checkpoint=dict(
-        type='CheckpointHook', interval=20, max_keep_ckpts=3,
-        save_last=True))
+        type='CheckpointHook', interval=20, max_keep_ckpts=3, save_last=True))
 custom_hooks = [
     # masks, drop-path and augmentations as a function of (seed, step), so
     # that a resumed run continues the random stream exactly

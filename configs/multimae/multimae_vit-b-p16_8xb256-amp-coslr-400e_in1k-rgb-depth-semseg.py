@@ -1,6 +1,8 @@
 # MultiMAE ViT-B/16, RGB + depth + semseg, 400 epochs (the paper's shorter
 # schedule, used by its ablations); otherwise the default setting.
-_base_ = ['./multimae_vit-b-p16_8xb256-amp-coslr-1600e_in1k-rgb-depth-semseg.py']
+_base_ = [
+    './multimae_vit-b-p16_8xb256-amp-coslr-1600e_in1k-rgb-depth-semseg.py'
+]
 
 param_scheduler = [
     dict(

@@ -1,7 +1,9 @@
 # Table 7 (choice of pre-training modalities): RGB-D, i.e. rgb + depth
 # inputs and outputs (rgb, norm_rgb, depth decoders), 400 epochs. 98 visible
 # of 2 x 196 tokens (supplementary A: 98 for 2 or 3 modalities).
-_base_ = ['./multimae_vit-b-p16_8xb256-amp-coslr-400e_in1k-rgb-depth-semseg.py']
+_base_ = [
+    './multimae_vit-b-p16_8xb256-amp-coslr-400e_in1k-rgb-depth-semseg.py'
+]
 
 model = dict(
     encoder=dict(

@@ -85,10 +85,18 @@ model = dict(
 metainfo = dict(
     semseg_classes=('floor', 'wall', 'ceiling', 'box', 'sphere', 'cylinder',
                     'table', 'pillar', 'rug', 'painting'),
-    semseg_palette=((128, 64, 128), (102, 102, 156), (70, 70, 70),
-                    (220, 20, 60), (0, 142, 255), (250, 170, 30),
-                    (152, 251, 152), (190, 153, 153), (255, 0, 255),
-                    (0, 255, 255)))
+    semseg_palette=[
+        (128, 64, 128),
+        (102, 102, 156),
+        (70, 70, 70),
+        (220, 20, 60),
+        (0, 142, 255),
+        (250, 170, 30),
+        (152, 251, 152),
+        (190, 153, 153),
+        (255, 0, 255),
+        (0, 255, 255),
+    ])
 train_pipeline = [
     # the converter stores depth as Omnidata-style uint16: metres * 2**16/128
     dict(
@@ -123,7 +131,10 @@ train_dataloader = dict(
 optim_wrapper = dict(
     type='OptimWrapper',
     optimizer=dict(
-        type='AdamW', lr=1e-3, betas=(0.9, 0.95), weight_decay=0.05,
+        type='AdamW',
+        lr=1e-3,
+        betas=(0.9, 0.95),
+        weight_decay=0.05,
         fused=True))
 param_scheduler = [
     dict(
@@ -153,10 +164,8 @@ custom_hooks = [
     dict(type='StepSeedHook'),
     dict(type='CheckFiniteLossHook'),
     # the bar on stderr: tools/run_demo.sh sends the logger (stdout) to a file
-    dict(type='ProgressBarHook', keys=('loss', 'loss_depth'),
-         stream='stderr'),
-    dict(type='ReconstructionVisualizationHook', interval=250,
-         num_samples=2),
+    dict(type='ProgressBarHook', keys=('loss', 'loss_depth'), stream='stderr'),
+    dict(type='ReconstructionVisualizationHook', interval=250, num_samples=2),
 ]
 env_cfg = dict(cudnn_benchmark=False)
 randomness = dict(seed=0, diff_rank_seed=True)

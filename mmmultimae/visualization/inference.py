@@ -9,6 +9,7 @@ with chosen masks, and turn the outputs into display tiles with the pure
 functions of :mod:`mmmultimae.visualization.reconstruction`.
 """
 import copy
+import logging
 import os.path as osp
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple, Union
@@ -17,12 +18,17 @@ import numpy as np
 import torch
 from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
+from mmengine.logging import MMLogger
 from mmengine.model import is_model_wrapper
+from mmengine.registry import init_default_scope
 from mmengine.runner.checkpoint import load_checkpoint
 from mmengine.structures import BaseDataElement
 from torch import Tensor, nn
 
+from mmmultimae.models.utils.patchify import patchify, unpatchify
+from mmmultimae.models.utils.token_layout import TokenLayout
 from mmmultimae.registry import DATASETS, MODELS
+from mmmultimae.utils import register_all_modules
 from .reconstruction import (colorize_depth, colorize_semseg, denormalize_rgb,
                              make_palette, mask_image, minmax_image,
                              paste_visible, robust_range)
@@ -99,8 +105,7 @@ def reconstruction_rows(model: nn.Module) -> List[RowSpec]:
         else:
             kind = 'generic'
         spec = RowSpec(name, target, kind, norm, tuple(decoder.patch_size))
-        if target not in chosen or (chosen[target].norm_target
-                                    and not norm):
+        if target not in chosen or (chosen[target].norm_target and not norm):
             chosen[target] = spec
     return list(chosen.values())
 
@@ -171,8 +176,8 @@ class TileRenderer:
             return result.get(f'pred_{row.decoder}_label').cpu().numpy()
         pred = result.get(f'pred_{row.decoder}').float().cpu()
         if row.norm_target:
-            pred = denormalize_patches(pred, target.float().cpu(),
-                                       row.patch_size)
+            target = target.float().cpu()
+            pred = denormalize_patches(pred, target, row.patch_size)
         return pred.numpy()
 
     def tiles(self, inputs: Dict[str, Tensor], result: BaseDataElement,
@@ -205,12 +210,13 @@ class TileRenderer:
                 pred = paste_visible(pred, gt, mask)
             vrange = robust_range(gt) if row.kind == 'depth' else (0., 1.)
             gt_img = self._display(row, gt, vrange)
-            out.append((mask_image(gt_img, mask),
-                        self._display(row, pred, vrange), gt_img))
+            pred_img = self._display(row, pred, vrange)
+            out.append((mask_image(gt_img, mask), pred_img, gt_img))
         return out
 
 
-def denormalize_patches(pred: Tensor, target: Tensor,
+def denormalize_patches(pred: Tensor,
+                        target: Tensor,
                         patch_size: Tuple[int, int],
                         eps: float = 1e-6) -> Tensor:
     """Undo per-patch standardisation of a prediction with the target's
@@ -225,7 +231,6 @@ def denormalize_patches(pred: Tensor, target: Tensor,
     Returns:
         Tensor: ``(C, H, W)`` prediction in the target's units.
     """
-    from mmmultimae.models.utils.patchify import patchify, unpatchify
     c, height, width = target.shape
     grid = (height // patch_size[0], width // patch_size[1])
     patches = patchify(target[None], patch_size)
@@ -264,26 +269,24 @@ def init_pretrain_model(config: Union[str, Config],
     if checkpoint is not None:
         if not osp.isfile(checkpoint):
             raise FileNotFoundError(f"checkpoint '{checkpoint}' not found")
-        load_checkpoint(model, checkpoint, map_location='cpu', strict=True,
-                        logger='silent')
+        load_checkpoint(
+            model,
+            checkpoint,
+            map_location='cpu',
+            strict=True,
+            logger='silent')
     return model.to(device).eval()
 
 
 def _init_scope(cfg: Config) -> None:
     """Register mmmultimae's modules and enter the config's default scope
     (mmengine builds dataset pipelines through the default scope)."""
-    from mmengine.registry import init_default_scope
-
-    from mmmultimae.utils import register_all_modules
     register_all_modules(init_default_scope=False)
     init_default_scope(cfg.get('default_scope', 'mmmultimae'))
 
 
 def _quiet_init(model: nn.Module) -> None:
     """``init_weights`` without mmengine's per-parameter INFO log."""
-    import logging
-
-    from mmengine.logging import MMLogger
     logger = MMLogger.get_current_instance()
     level = logger.level
     logger.setLevel(logging.WARNING)
@@ -293,14 +296,14 @@ def _quiet_init(model: nn.Module) -> None:
         logger.setLevel(level)
 
 
-def token_layout(model: nn.Module, inputs: Dict[str, Tensor]):
+def token_layout(model: nn.Module, inputs: Dict[str, Tensor]) -> TokenLayout:
     """The :class:`TokenLayout` of the model's input modalities."""
     model = unwrap_model(model)
-    selected = {k: v for k, v in inputs.items()
-                if k in model.input_modalities}
-    grids = {name: model.encoder.adapters[name].token_grid(x)
-             for name, x in selected.items()}
-    from mmmultimae.models.utils.token_layout import TokenLayout
+    selected = {k: v for k, v in inputs.items() if k in model.input_modalities}
+    grids = {
+        name: model.encoder.adapters[name].token_grid(x)
+        for name, x in selected.items()
+    }
     return TokenLayout(grids, model.encoder.num_global_tokens)
 
 
@@ -398,8 +401,8 @@ def masks_from_spec(model: nn.Module, inputs: Dict[str, Tensor],
                 raise ValueError(f'{value} visible tokens requested for '
                                  f'{name!r}, which has {n}')
             order = torch.rand(batch, n, generator=generator).argsort(dim=1)
-            mask = torch.ones(batch, n, dtype=torch.bool).scatter(
-                1, order[:, :value], False)
+            mask = torch.ones(
+                batch, n, dtype=torch.bool).scatter(1, order[:, :value], False)
         masks[name] = mask.to(device)
     return masks
 
@@ -436,8 +439,8 @@ def predict(model: nn.Module, batch: dict,
     try:
         data = preprocess(model, batch)
         inputs = data['inputs']
-        results = model(inputs, data['data_samples'], mode='predict',
-                        masks=masks)
+        results = model(
+            inputs, data['data_samples'], mode='predict', masks=masks)
     finally:
         model.train(was_training)
     return inputs, results
@@ -541,9 +544,12 @@ def find_samples(dataset, queries: Sequence[str]) -> List[int]:
             out.append(stems[0])
             continue
         examples = [
-            _strip_ext('/'.join(osp.normpath(
-                next(iter(dataset.get_data_info(i)['img_path'].values()))
-            ).split(osp.sep)[-2:])) for i in range(min(3, len(dataset)))
+            _strip_ext('/'.join(
+                osp.normpath(
+                    next(iter(
+                        dataset.get_data_info(i)['img_path'].values()))).split(
+                            osp.sep)[-2:]))
+            for i in range(min(3, len(dataset)))
         ]
         reason = 'is ambiguous' if stems else 'matches no sample'
         raise ValueError(f'image {query!r} {reason} in the dataset of '

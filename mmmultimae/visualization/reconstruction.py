@@ -35,9 +35,8 @@ MIN_TILE_SIZE = 128
 # linear interpolation between them is visually indistinguishable from the
 # full 256-entry table.
 _VIRIDIS_STOPS = np.array(
-    [[68, 1, 84], [71, 45, 123], [59, 82, 139], [44, 114, 142],
-     [33, 145, 140], [40, 174, 128], [94, 201, 98], [173, 220, 48],
-     [253, 231, 37]],
+    [[68, 1, 84], [71, 45, 123], [59, 82, 139], [44, 114, 142], [33, 145, 140],
+     [40, 174, 128], [94, 201, 98], [173, 220, 48], [253, 231, 37]],
     dtype=np.float64)
 
 
@@ -68,9 +67,9 @@ def viridis(values: np.ndarray) -> np.ndarray:
     return np.round(rgb).astype(np.uint8)
 
 
-def robust_range(values: np.ndarray,
-                 percentiles: Tuple[float, float] = (2., 98.)
-                 ) -> Tuple[float, float]:
+def robust_range(
+    values: np.ndarray, percentiles: Tuple[float, float] = (2., 98.)
+) -> Tuple[float, float]:
     """Display range of a map from its finite values' percentiles.
 
     Args:
@@ -90,7 +89,9 @@ def robust_range(values: np.ndarray,
     return float(vmin), float(vmax)
 
 
-def colorize_depth(depth: np.ndarray, vmin: float, vmax: float,
+def colorize_depth(depth: np.ndarray,
+                   vmin: float,
+                   vmax: float,
                    near_bright: bool = True) -> np.ndarray:
     """Colour a depth map with viridis.
 
@@ -176,8 +177,8 @@ def denormalize_rgb(image: np.ndarray, mean: Sequence[float],
         raise ValueError(f'image has {image.shape[0]} channels, mean/std '
                          f'have {mean.shape[0]}/{std.shape[0]} values')
     pixels = image.astype(np.float64) * std + mean
-    return np.clip(np.round(pixels), 0, 255).astype(np.uint8).transpose(
-        1, 2, 0)
+    return np.clip(np.round(pixels), 0,
+                   255).astype(np.uint8).transpose(1, 2, 0)
 
 
 def minmax_image(image: np.ndarray) -> np.ndarray:
@@ -213,8 +214,9 @@ def upsample_mask(mask: np.ndarray, size: Tuple[int, int]) -> np.ndarray:
     if height % h or width % w:
         raise ValueError(f'size {size} is not a multiple of the mask grid '
                          f'{(h, w)}')
-    return np.kron(mask.astype(np.uint8),
-                   np.ones((height // h, width // w), np.uint8)).astype(bool)
+    return np.kron(
+        mask.astype(np.uint8), np.ones((height // h, width // w),
+                                       np.uint8)).astype(bool)
 
 
 def paste_visible(pred: np.ndarray, target: np.ndarray,
@@ -348,8 +350,10 @@ def make_grid(tiles: Sequence[Sequence[Optional[np.ndarray]]],
     draw = ImageDraw.Draw(canvas)
     font = _font()
     if title:
-        draw.text((PAD, 3), _fit_text(draw, title, LABEL_WIDTH - PAD, font),
-                  fill=(0, 0, 0), font=font)
+        draw.text((PAD, 3),
+                  _fit_text(draw, title, LABEL_WIDTH - PAD, font),
+                  fill=(0, 0, 0),
+                  font=font)
     for c, label in enumerate(col_labels):
         x = LABEL_WIDTH + PAD + c * (tile[1] + PAD)
         text = _fit_text(draw, label, tile[1], font)
@@ -358,8 +362,7 @@ def make_grid(tiles: Sequence[Sequence[Optional[np.ndarray]]],
     for r, label in enumerate(row_labels):
         y = HEADER_HEIGHT + PAD + r * (tile[0] + PAD)
         text = _fit_text(draw, label, LABEL_WIDTH - 2 * PAD, font)
-        draw.text((PAD, y + tile[0] / 2 - 6), text, fill=(0, 0, 0),
-                  font=font)
+        draw.text((PAD, y + tile[0] / 2 - 6), text, fill=(0, 0, 0), font=font)
         for c in range(cols):
             image = tiles[r][c]
             if image is None:
@@ -388,7 +391,8 @@ def stack_vertically(images: List[np.ndarray]) -> np.ndarray:
     width = max(img.shape[1] for img in images)
     padded = []
     for img in images:
-        pad = np.full((img.shape[0], width - img.shape[1], 3), BACKGROUND,
+        pad = np.full((img.shape[0], width - img.shape[1], 3),
+                      BACKGROUND,
                       dtype=np.uint8)
         padded.append(np.concatenate([img, pad], axis=1))
     return np.concatenate(padded, axis=0)

@@ -39,7 +39,7 @@ def scenes(tmp_path_factory):
     return root
 
 
-def build_runner(work_dir, data_root, name, hooks=()):
+def build_runner(work_dir, data_root, name, hooks=(), instances=()):
     register_all_modules()
     cfg = Config.fromfile(CONFIG)
     cfg.work_dir = str(work_dir)
@@ -47,21 +47,25 @@ def build_runner(work_dir, data_root, name, hooks=()):
     cfg.train_cfg.max_epochs = 1
     cfg.param_scheduler = []
     cfg.visualizer.name = name
-    cfg.custom_hooks = [h for h in cfg.custom_hooks
-                        if h['type'] != 'SaveRankWeightsHook'] + list(hooks)
-    return Runner.from_cfg(cfg)
+    cfg.experiment_name = name
+    cfg.custom_hooks = [
+        h for h in cfg.custom_hooks if h['type'] != 'SaveRankWeightsHook'
+    ] + list(hooks)
+    runner = Runner.from_cfg(cfg)
+    for hook in instances:
+        runner.register_hook(hook)
+    return runner
 
 
 def test_reconstruction_hook_writes_grid(tmp_path, scenes):
-    vis = dict(type='ReconstructionVisualizationHook', interval=1,
-               num_samples=2)
+    vis = dict(
+        type='ReconstructionVisualizationHook', interval=1, num_samples=2)
     runner = build_runner(tmp_path / 'vis', scenes, 'vis_hook', [vis])
     runner.train()
     files = sorted(glob.glob(str(tmp_path / 'vis' / 'vis' / '*.png')))
     # before training, then after each of the 2 iterations
-    assert [osp.basename(f) for f in files] == [
-        'iter_000000.png', 'iter_000001.png', 'iter_000002.png'
-    ]
+    assert [osp.basename(f) for f in files
+            ] == ['iter_000000.png', 'iter_000001.png', 'iter_000002.png']
     image = np.asarray(Image.open(files[-1]).convert('RGB'))
     # per sample 3 rows (rgb, depth, semseg) x 3 columns of 128 px tiles
     # (32 px crops enlarged 4x)
@@ -69,15 +73,18 @@ def test_reconstruction_hook_writes_grid(tmp_path, scenes):
     height, width = grid_size(3, 3, (tile, tile))
     assert image.shape == (2 * height, width, 3)
     # also sent to the vis backends (LocalVisBackend files)
-    assert glob.glob(str(tmp_path / 'vis' / '*' / 'vis_data' / 'vis_image' /
-                         'reconstruction_2.png'))
+    assert glob.glob(
+        str(tmp_path / 'vis' / '*' / 'vis_data' / 'vis_image' /
+            'reconstruction_2.png'))
 
-    hook = [h for h in runner.hooks
-            if type(h).__name__ == 'ReconstructionVisualizationHook'][0]
+    hook = [
+        h for h in runner.hooks
+        if type(h).__name__ == 'ReconstructionVisualizationHook'
+    ][0]
     inputs = preprocess(runner.model, hook._batch)['inputs']
-    gt = enlarge(denormalize_rgb(inputs['rgb'][0].numpy(),
-                                 [123.675, 116.28, 103.53],
-                                 [58.395, 57.12, 57.375]), (tile, tile))
+    gt = enlarge(
+        denormalize_rgb(inputs['rgb'][0].numpy(), [123.675, 116.28, 103.53],
+                        [58.395, 57.12, 57.375]), (tile, tile))
     mask = upsample_mask(hook._masks['rgb'][0].reshape(4, 4).numpy(),
                          (tile, tile))
 
@@ -121,7 +128,8 @@ class NaNDepthHook(Hook):
 
 
 def test_non_finite_loss_stops_training(tmp_path, scenes):
-    runner = build_runner(tmp_path, scenes, 'nan_stop', [NaNDepthHook(1)])
+    runner = build_runner(
+        tmp_path, scenes, 'nan_stop', instances=[NaNDepthHook(1)])
     with pytest.raises(FloatingPointError) as err:
         runner.train()
     message = str(err.value)
@@ -132,19 +140,24 @@ def test_non_finite_loss_stops_training(tmp_path, scenes):
 
 
 def test_non_finite_losses_and_hook_unit():
-    finite = dict(loss=torch.tensor(1.), loss_rgb=torch.tensor(0.5),
-                  acc_semseg=torch.tensor(math.nan))
+    finite = dict(
+        loss=torch.tensor(1.),
+        loss_rgb=torch.tensor(0.5),
+        acc_semseg=torch.tensor(math.nan))
     assert non_finite_losses(finite) == {}  # non-loss keys are not checked
-    bad = dict(loss=torch.tensor(math.inf), loss_rgb=torch.tensor(0.5),
-               loss_semseg=torch.tensor(math.inf))
-    assert non_finite_losses(bad) == dict(loss=math.inf,
-                                          loss_semseg=math.inf)
+    bad = dict(
+        loss=torch.tensor(math.inf),
+        loss_rgb=torch.tensor(0.5),
+        loss_semseg=torch.tensor(math.inf))
+    assert non_finite_losses(bad) == dict(loss=math.inf, loss_semseg=math.inf)
     hook = CheckFiniteLossHook(interval=2)
     runner = SimpleNamespace(iter=6, epoch=0, max_iters=10)
     hook.after_train_iter(runner, 0, outputs=bad)  # iteration 7: skipped
     runner.iter = 7
-    with pytest.raises(FloatingPointError, match=r"iteration 8/10 .*"
-                       r"loss_semseg=inf.*'semseg'"):
+    with pytest.raises(
+            FloatingPointError,
+            match=r"iteration 8/10 .*"
+            r"loss_semseg=inf.*'semseg'"):
         hook.after_train_iter(runner, 0, outputs=bad)
     with pytest.raises(ValueError, match='interval'):
         CheckFiniteLossHook(interval=0)
@@ -153,7 +166,9 @@ def test_non_finite_losses_and_hook_unit():
 def test_step_seed_hook_makes_draws_a_function_of_the_step():
     hook = StepSeedHook()
     runner = SimpleNamespace(
-        seed=3, iter=5, epoch=1,
+        seed=3,
+        iter=5,
+        epoch=1,
         cfg=Config(dict(randomness=dict(diff_rank_seed=True))))
 
     def draw_iter():
@@ -195,9 +210,11 @@ def test_progress_bar():
     hub = MessageHub.get_instance('progress_bar_test')
     for tty in (True, False):
         stream = Tty() if tty else io.StringIO()
-        hook = ProgressBarHook(keys=('loss', 'loss_depth'),
-                               non_tty_interval=2, stream=stream,
-                               quiet_console=False)
+        hook = ProgressBarHook(
+            keys=('loss', 'loss_depth'),
+            non_tty_interval=2,
+            stream=stream,
+            quiet_console=False)
         runner = SimpleNamespace(iter=0, max_iters=3, message_hub=hub)
         hook.before_train(runner)
         for i in range(3):

@@ -20,8 +20,7 @@ from mmmultimae.datasets import write_synthetic_dataset
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG = osp.join(ROOT, 'tests', 'data', 'configs', 'tiny_multimae.py')
-LOSS_KEYS = ('loss', 'loss_rgb', 'loss_norm_rgb', 'loss_depth',
-             'loss_semseg')
+LOSS_KEYS = ('loss', 'loss_rgb', 'loss_norm_rgb', 'loss_depth', 'loss_semseg')
 
 pytestmark = pytest.mark.slow
 
@@ -31,7 +30,8 @@ def _env(**extra: str) -> dict:
         os.environ,
         CUDA_VISIBLE_DEVICES='',
         OMP_NUM_THREADS='1',
-        PYTHONPATH=os.pathsep.join([ROOT, osp.join(ROOT, 'tests', 'data')]),
+        PYTHONPATH=os.pathsep.join([ROOT,
+                                    osp.join(ROOT, 'tests', 'data')]),
         **extra)
 
 
@@ -50,8 +50,8 @@ def _scalars(work_dir: str) -> dict:
     """Logged values by iteration (latest run of ``work_dir`` last, so a
     resumed run overrides the iterations it repeats)."""
     by_iter = {}
-    for path in sorted(glob.glob(osp.join(work_dir, '*', 'vis_data',
-                                          'scalars.json'))):
+    for path in sorted(
+            glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json'))):
         with open(path) as f:
             for line in f:
                 record = json.loads(line)
@@ -66,7 +66,9 @@ def scenes(tmp_path_factory) -> str:
     return root
 
 
-def _train(work_dir: str, data_root: str, *extra: str,
+def _train(work_dir: str,
+           data_root: str,
+           *extra: str,
            kill_at: int = 0) -> subprocess.CompletedProcess:
     cmd = [
         sys.executable,
@@ -90,9 +92,9 @@ def test_two_cpu_processes_through_dist_train(tmp_path, scenes):
     work_dir = str(tmp_path)
     cmd = [
         'bash',
-        osp.join(ROOT, 'tools', 'dist_train.sh'), CONFIG, '2', '--work-dir',
-        work_dir, '--cfg-options',
-        f'train_dataloader.dataset.data_root={scenes}'
+        osp.join(ROOT, 'tools',
+                 'dist_train.sh'), CONFIG, '2', '--work-dir', work_dir,
+        '--cfg-options', f'train_dataloader.dataset.data_root={scenes}'
     ]
     proc = subprocess.run(
         cmd,
@@ -146,8 +148,7 @@ def test_resume_reproduces_the_uninterrupted_run(resume_runs):
     assert sorted(a) == sorted(b) == list(range(1, 9))
     for it in range(1, 9):  # 1-4 before the kill, 5-8 after the resume
         for key in LOSS_KEYS + ('lr', ):
-            assert a[it][key] == b[it][key], (it, key, a[it][key],
-                                              b[it][key])
+            assert a[it][key] == b[it][key], (it, key, a[it][key], b[it][key])
     ca = _load_checkpoint(osp.join(full, 'epoch_4.pth'), 'cpu')
     cb = _load_checkpoint(osp.join(split, 'epoch_4.pth'), 'cpu')
     assert ca['meta']['iter'] == cb['meta']['iter'] == 8
@@ -168,8 +169,8 @@ def _load_tool(path: str, name: str):
     return module
 
 
-def test_visualize_reconstruction_writes_three_layouts(
-        resume_runs, scenes, tmp_path):
+def test_visualize_reconstruction_writes_three_layouts(resume_runs, scenes,
+                                                       tmp_path):
     full, _ = resume_runs
     tool = _load_tool(
         osp.join(ROOT, 'tools', 'visualize_reconstruction.py'),
@@ -180,8 +181,8 @@ def test_visualize_reconstruction_writes_three_layouts(
     out = str(tmp_path / 'figures')
     written = tool.main([
         CONFIG, ckpt, images[0], rel, '--data-root', scenes, '--out', out,
-        '--visible', '4', '8', '16', '--mask-spec', 'rgb=visible',
-        'depth=2', '--device', 'cpu'
+        '--visible', '4', '8', '16', '--mask-spec', 'rgb=visible', 'depth=2',
+        '--device', 'cpu'
     ])
     stems = [osp.splitext(osp.basename(p))[0] for p in images[:2]]
     assert sorted(osp.basename(p) for p in written) == sorted([
@@ -190,10 +191,7 @@ def test_visualize_reconstruction_writes_three_layouts(
     ])
     from mmmultimae.visualization.reconstruction import grid_size
     tile = (128, 128)  # 32 px crops enlarged 4x
-    sizes = {
-        osp.basename(p): Image.open(p).size[::-1]
-        for p in written
-    }
+    sizes = {osp.basename(p): Image.open(p).size[::-1] for p in written}
     # sweep: 2 rows per modality, 3 visible counts + ground truth
     assert sizes[f'{stems[0]}_visible-sweep.png'] == grid_size(6, 4, tile)
     # random masks: per image 3 rows, 3 x (input, prediction) + truth
@@ -203,12 +201,16 @@ def test_visualize_reconstruction_writes_three_layouts(
     assert sizes['custom_rgb-visible_depth-2.png'] == (2 * h, w)
 
     with pytest.raises(ValueError, match='matches no sample'):
-        tool.main([CONFIG, ckpt, 'no_such_scene', '--data-root', scenes,
-                   '--out', out, '--device', 'cpu'])
+        tool.main([
+            CONFIG, ckpt, 'no_such_scene', '--data-root', scenes, '--out', out,
+            '--device', 'cpu'
+        ])
     with pytest.raises(ValueError, match='not input modalities'):
-        tool.main([CONFIG, ckpt, images[0], '--data-root', scenes, '--out',
-                   out, '--layout', 'custom', '--mask-spec', 'normal=visible',
-                   '--device', 'cpu'])
+        tool.main([
+            CONFIG, ckpt, images[0], '--data-root', scenes, '--out', out,
+            '--layout', 'custom', '--mask-spec', 'normal=visible', '--device',
+            'cpu'
+        ])
 
 
 def test_eval_reconstruction_reports_learning(resume_runs, scenes):
@@ -217,21 +219,46 @@ def test_eval_reconstruction_reports_learning(resume_runs, scenes):
         osp.join(ROOT, 'tools', 'analysis_tools', 'eval_reconstruction.py'),
         'eval_reconstruction')
     result = tool.main([
-        CONFIG, osp.join(full, 'epoch_4.pth'), '--data-root', scenes,
-        '--num-samples', '8', '--batch-size', '4', '--device', 'cpu'
+        CONFIG,
+        osp.join(full, 'epoch_4.pth'), '--data-root', scenes, '--num-samples',
+        '8', '--batch-size', '4', '--device', 'cpu'
     ])
     masked = result['masked']
     assert set(masked) == {'baseline', 'init', 'trained'}
     assert set(masked['trained']) == {
-        'loss_rgb', 'loss_norm_rgb', 'loss_depth', 'loss_semseg',
-        'acc_semseg'
+        'loss_rgb', 'loss_norm_rgb', 'loss_depth', 'loss_semseg', 'acc_semseg'
     }
     rgb_only = result['rgb_only']
-    assert set(rgb_only['trained']) == {'loss_depth', 'loss_semseg',
-                                        'acc_semseg'}
+    assert set(
+        rgb_only['trained']) == {'loss_depth', 'loss_semseg', 'acc_semseg'}
     # 8 updates already beat the random initialisation by far
     for key in ('loss_rgb', 'loss_semseg'):
         assert masked['trained'][key] < masked['init'][key], key
     # the constant baseline: per-patch standardised rgb has mean 0, so the
     # best constant's MSE is about the (biased) variance, (n - 1) / n
     assert abs(masked['baseline']['loss_norm_rgb'] - 1.) < 0.1
+
+
+@pytest.mark.parametrize('defect', ['missing-folder', 'corrupt-file'])
+def test_bad_input_surfaces_through_train_py(tmp_path, defect):
+    """Data errors reach the user of tools/train.py naming the culprit."""
+    root = str(tmp_path / 'scenes')
+    write_synthetic_dataset(root, 4, image_size=40, progress=False)
+    if defect == 'missing-folder':
+        os.rename(osp.join(root, 'depth'), osp.join(root, 'depth_gone'))
+        expected = "folder of modality 'depth' not found"
+    else:
+        bad = sorted(glob.glob(osp.join(root, 'semseg', '*', '*.png')))[0]
+        with open(bad, 'wb') as f:
+            f.write(b'not a png')
+        expected = f"cannot read semseg file '{bad}'"
+    cmd = [
+        sys.executable,
+        osp.join(ROOT, 'tools', 'train.py'), CONFIG, '--work-dir',
+        str(tmp_path / 'work'), '--cfg-options',
+        f'train_dataloader.dataset.data_root={root}'
+    ]
+    proc = subprocess.run(
+        cmd, cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=300)
+    assert proc.returncode != 0
+    assert expected in proc.stderr, proc.stderr[-3000:]

@@ -27,21 +27,15 @@ Example::
 """
 import argparse
 import json
-import os.path as osp
-import sys
 from typing import Dict, List, Optional
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(
-    osp.abspath(__file__)))))
+import torch
+from mmengine.config import Config, DictAction
 
-import torch  # noqa: E402
-from mmengine.config import Config, DictAction  # noqa: E402
-
-from mmmultimae.models.losses import (MaskedCrossEntropyLoss,  # noqa: E402
-                                      MaskedL1Loss, normalize_patches)
-from mmmultimae.visualization import (build_eval_dataset,  # noqa: E402
-                                      init_pretrain_model, load_batch,
-                                      masks_from_spec, preprocess,
+from mmmultimae.models.losses import (MaskedCrossEntropyLoss, MaskedL1Loss,
+                                      normalize_patches)
+from mmmultimae.visualization import (build_eval_dataset, init_pretrain_model,
+                                      load_batch, masks_from_spec, preprocess,
                                       sample_masks)
 
 
@@ -86,7 +80,8 @@ def _baseline_kind(loss) -> str:
     return 'mean'
 
 
-def fit_constant(model, name: str, targets: List[torch.Tensor]) -> torch.Tensor:
+def fit_constant(model, name: str,
+                 targets: List[torch.Tensor]) -> torch.Tensor:
     """The constant prediction of decoder ``name`` (one value per output
     channel) that best fits the targets under its loss.
 
@@ -113,8 +108,7 @@ def fit_constant(model, name: str, targets: List[torch.Tensor]) -> torch.Tensor:
         [model.target_patches(name, t).float() for t in targets])
     if getattr(loss, 'norm_target', False):
         patches = normalize_patches(patches)
-    values = patches.reshape(-1, channels,
-                             patches.shape[-1] // channels)
+    values = patches.reshape(-1, channels, patches.shape[-1] // channels)
     values = values.transpose(0, 1).reshape(channels, -1)
     if kind == 'median':
         return values.median(dim=1).values
@@ -149,9 +143,8 @@ class Evaluator:
 
 
 @torch.no_grad()
-def evaluate(model, batches: List[dict], masks: List[dict],
-             names: List[str], constants: Optional[Dict[str, torch.Tensor]]
-             ) -> Dict[str, float]:
+def evaluate(model, batches: List[dict], masks: List[dict], names: List[str],
+             constants: Optional[Dict[str, torch.Tensor]]) -> Dict[str, float]:
     """Mean losses of ``names`` (and semseg accuracy) over the batches.
 
     Args:
@@ -174,8 +167,9 @@ def evaluate(model, batches: List[dict], masks: List[dict],
             preds = model(inputs, mode='tensor', masks=mask)['preds']
         else:
             preds = {
-                n: constant_patches(model, n, constants[n],
-                                    inputs[model.targets[n]])
+                n:
+                constant_patches(model, n, constants[n],
+                                 inputs[model.targets[n]])
                 for n in names
             }
         for name in names:
@@ -189,8 +183,7 @@ def evaluate(model, batches: List[dict], masks: List[dict],
             acc.add(f'loss_{name}', loss, batch)
             if isinstance(model.losses[name], MaskedCrossEntropyLoss):
                 b, n, p = target.shape
-                labels = preds[name].float().reshape(b, n, -1,
-                                                     p).argmax(dim=2)
+                labels = preds[name].float().reshape(b, n, -1, p).argmax(dim=2)
                 hit = (labels == target)[token_mask]
                 acc.add(f'acc_{name}', hit.float().mean(), batch)
     return acc.result()
@@ -208,9 +201,9 @@ def main(argv=None) -> dict:
     dataset = build_eval_dataset(cfg, args.data_root)
     count = min(args.num_samples, len(dataset))
     batches = [
-        preprocess(trained,
-                   load_batch(dataset, range(i, min(i + args.batch_size,
-                                                    count))))
+        preprocess(
+            trained,
+            load_batch(dataset, range(i, min(i + args.batch_size, count))))
         for i in range(0, count, args.batch_size)
     ]
     names = list(trained.decoders)
@@ -227,9 +220,9 @@ def main(argv=None) -> dict:
     cross = [n for n in names if trained.targets[n] != first]
 
     constants = {
-        n: fit_constant(
-            trained, n,
-            [b['inputs'][trained.targets[n]] for b in batches])
+        n:
+        fit_constant(trained, n,
+                     [b['inputs'][trained.targets[n]] for b in batches])
         for n in names
     }
     table = {}
@@ -243,14 +236,13 @@ def main(argv=None) -> dict:
             'trained': evaluate(trained, batches, masks, keys, None),
         }
 
-    root = args.data_root or cfg.train_dataloader.dataset.get(
-        'data_root', '')
+    root = args.data_root or cfg.train_dataloader.dataset.get('data_root', '')
     print(f'Reconstruction on {count} samples of {root} '
           f'({trained.mask_sampler!r}, mask seed {args.seed})')
     header = f'{"":34s}{"baseline":>10s}{"init":>10s}{"trained":>10s}'
     for label, columns in table.items():
-        title = ('masked tokens, sampled masks' if label == 'masked' else
-                 f'only {first} visible')
+        title = ('masked tokens, sampled masks'
+                 if label == 'masked' else f'only {first} visible')
         print(f'\n{title}\n{header}')
         for key in columns['trained']:
             row = ''.join(f'{columns[c][key]:10.4f}'

@@ -8,8 +8,7 @@ dataset_type = 'MultiModalImageFolder'
 data_root = 'data/imagenet_multitask'
 
 train_pipeline = [
-    dict(
-        type='LoadMultiModalImages', modalities=('rgb', 'depth', 'semseg')),
+    dict(type='LoadMultiModalImages', modalities=('rgb', 'depth', 'semseg')),
     dict(
         type='MultiModalRandomResizedCrop',
         size=224,

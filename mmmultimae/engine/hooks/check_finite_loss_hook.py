@@ -29,8 +29,7 @@ def non_finite_losses(log_vars: Dict[str, Union[Tensor, float]],
     if not items:
         return {}
     values = torch.stack([
-        torch.as_tensor(v).detach().float().reshape(()).cpu()
-        for _, v in items
+        torch.as_tensor(v).detach().float().reshape(()).cpu() for _, v in items
     ])
     finite = torch.isfinite(values)
     if bool(finite.all()):
@@ -74,8 +73,7 @@ class CheckFiniteLossHook(Hook):
     def after_train_iter(self,
                          runner,
                          batch_idx: int,
-                         data_batch: Optional[Union[dict, tuple,
-                                                    list]] = None,
+                         data_batch: Optional[Union[dict, tuple, list]] = None,
                          outputs: Optional[dict] = None) -> None:
         """Check the losses of the iteration that just ran."""
         if outputs is None or not self.every_n_train_iters(
@@ -89,7 +87,9 @@ class CheckFiniteLossHook(Hook):
                               runner.max_iters))
 
 
-def format_non_finite(bad: Dict[str, float], iteration: int, epoch: int,
+def format_non_finite(bad: Dict[str, float],
+                      iteration: int,
+                      epoch: int,
                       max_iters: Optional[int] = None) -> str:
     """The error message of :class:`CheckFiniteLossHook`.
 
@@ -107,8 +107,8 @@ def format_non_finite(bad: Dict[str, float], iteration: int, epoch: int,
     where = f'iteration {iteration}' + (f'/{max_iters}' if max_iters else '')
     message = f'Non-finite loss at {where} (epoch {epoch}): {terms}.'
     if parts:
-        message += (' Diverged term(s): ' + ', '.join(repr(p) for p in parts)
-                    + '.')
+        message += (' Diverged term(s): ' + ', '.join(repr(p)
+                                                      for p in parts) + '.')
     return message + (' Training stopped; resume from the last checkpoint '
                       '(e.g. with a lower lr or optim_wrapper.clip_grad).')
 

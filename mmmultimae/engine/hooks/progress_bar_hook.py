@@ -140,8 +140,7 @@ class ProgressBarHook(Hook):
     def after_train_iter(self,
                          runner,
                          batch_idx: int,
-                         data_batch: Optional[Union[dict, tuple,
-                                                    list]] = None,
+                         data_batch: Optional[Union[dict, tuple, list]] = None,
                          outputs: Optional[dict] = None) -> None:
         """Redraw (terminal) or print every ``non_tty_interval`` iters."""
         if not is_main_process():

@@ -26,13 +26,14 @@ COLUMNS = ('masked input', 'prediction', 'ground truth')
 
 @contextmanager
 def isolated_rng(seed: int) -> Iterator[None]:
-    """Run a block with torch/numpy/python RNGs seeded to ``seed`` and
-    restore their previous states afterwards, so the block neither depends
-    on nor changes the training's random stream."""
+    """Run a block with the CPU torch, numpy and python RNGs seeded to
+    ``seed`` and restore their previous states afterwards, so the block
+    neither depends on nor changes the training's random stream (CUDA
+    generators are not touched)."""
     np_state = np.random.get_state()
     py_state = random.getstate()
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+        torch.random.default_generator.manual_seed(seed)
         np.random.seed(seed % 2**32)
         random.seed(seed)
         try:
@@ -109,8 +110,7 @@ class ReconstructionVisualizationHook(Hook):
     def after_train_iter(self,
                          runner,
                          batch_idx: int,
-                         data_batch: Optional[Union[dict, tuple,
-                                                    list]] = None,
+                         data_batch: Optional[Union[dict, tuple, list]] = None,
                          outputs: Optional[dict] = None) -> None:
         """Draw every ``interval`` iterations and at the last one."""
         if not is_main_process() or self._batch is None:

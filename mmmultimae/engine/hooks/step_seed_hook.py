@@ -28,9 +28,9 @@ def step_seed(base_seed: int, rank: int, kind: int, step: int) -> int:
     Returns:
         int: A seed in ``[0, 2**63)``.
     """
-    words = np.random.SeedSequence(
-        [int(base_seed) % 2**32, rank, kind, step]).generate_state(
-            2, dtype=np.uint32)
+    words = np.random.SeedSequence([int(base_seed) % 2**32, rank, kind,
+                                    step]).generate_state(
+                                        2, dtype=np.uint32)
     return (int(words[0]) << 31) ^ int(words[1])
 
 
@@ -76,8 +76,8 @@ class StepSeedHook(Hook):
         diff = self.diff_rank_seed
         if diff is None:
             cfg = getattr(runner, 'cfg', None) or {}
-            diff = bool((cfg.get('randomness') or {}).get(
-                'diff_rank_seed', False))
+            diff = bool((cfg.get('randomness')
+                         or {}).get('diff_rank_seed', False))
         seed = runner.seed
         if seed is None:
             raise RuntimeError('StepSeedHook needs the runner seed')
@@ -91,11 +91,11 @@ class StepSeedHook(Hook):
         np.random.seed(value % 2**32)
         random.seed(value)
 
-    def before_train_iter(self,
-                          runner,
-                          batch_idx: int,
-                          data_batch: Optional[Union[dict, tuple,
-                                                     list]] = None) -> None:
+    def before_train_iter(
+            self,
+            runner,
+            batch_idx: int,
+            data_batch: Optional[Union[dict, tuple, list]] = None) -> None:
         """Seed torch for the iteration (masks, drop-path)."""
         seed, rank = self._base(runner)
         torch.manual_seed(step_seed(seed, rank, _ITER, runner.iter))
