@@ -26,8 +26,8 @@ def official_layout_table(h: int, w: int, dims: int) -> torch.Tensor:
         torch.arange(h, dtype=torch.float32),
         indexing='ij')
     quarter = dims // 4
-    omega = 1. / (10000.
-                  **(torch.arange(quarter, dtype=torch.float32) / quarter))
+    exponent = torch.arange(quarter, dtype=torch.float32) / quarter
+    omega = 1. / (10000.**exponent)
     out_w = torch.einsum('m,d->md', grid_w.flatten(), omega)
     out_h = torch.einsum('m,d->md', grid_h.flatten(), omega)
     emb = torch.cat([out_w.sin(), out_w.cos(), out_h.sin(), out_h.cos()], 1)

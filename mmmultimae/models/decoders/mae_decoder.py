@@ -17,10 +17,10 @@ from torch import Tensor, nn
 
 from mmmultimae.registry import MODELS
 from ..utils.blocks import init_linear_and_norm_weights
-from ..utils.pos_embed import (build_2d_sincos_pos_embed, resize_pos_embed,
-                               to_2tuple_int)
+from ..utils.pos_embed import build_2d_sincos_pos_embed, resize_pos_embed
 from ..utils.token_layout import TokenLayout
-from .spatial_decoder import _check_decoder_inputs, modality_grid_tokens
+from .spatial_decoder import (_check_decoder_inputs, decoder_geometry,
+                              modality_grid_tokens)
 
 
 @MODELS.register_module()
@@ -70,22 +70,14 @@ class MAEDecoder(BaseModule):
                  drop_path_rate: float = 0.,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
-        if patch_size % stride_level:
-            raise ValueError(f'MAEDecoder({modality!r}): patch_size '
-                             f'{patch_size} is not divisible by stride_level '
-                             f'{stride_level}')
+        self.patch_size, self.grid = decoder_geometry(
+            f'MAEDecoder({modality!r})', patch_size, stride_level,
+            image_size)
         self.modality = modality
         self.query_modality = query_modality or modality
         self.out_channels = out_channels
         self.embed_dims = embed_dims
         self.stride_level = stride_level
-        self.patch_size = (patch_size // stride_level, ) * 2
-        image_size = to_2tuple_int(image_size, 'image_size')
-        if image_size[0] % patch_size or image_size[1] % patch_size:
-            raise ValueError(f'MAEDecoder({modality!r}): image_size '
-                             f'{image_size} is not divisible by patch_size '
-                             f'{patch_size}')
-        self.grid = (image_size[0] // patch_size, image_size[1] // patch_size)
 
         self.context_proj = nn.Linear(encoder_dims, embed_dims)
         self.mask_token = nn.Parameter(torch.zeros(1, 1, embed_dims))

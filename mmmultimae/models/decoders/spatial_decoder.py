@@ -59,6 +59,32 @@ def modality_grid_tokens(tokens: Tensor, mask_token: Tensor,
     return torch.where((pos < n_vis).unsqueeze(-1), picked, mask_token)
 
 
+def decoder_geometry(
+        name: str, patch_size: int, stride_level: int,
+        image_size: Union[int, Tuple[int, int]]
+) -> Tuple[Tuple[int, int], Tuple[int, int]]:
+    """Output patch size and token grid of a decoder.
+
+    Args:
+        name (str): Decoder description for error messages.
+        patch_size (int): Patch size at full resolution.
+        stride_level (int): Downsampling of the output (4 for semseg).
+        image_size (int | tuple[int, int]): Full-resolution size.
+
+    Returns:
+        tuple: ``(ph, pw)`` output patch and ``(h, w)`` token grid.
+    """
+    if patch_size % stride_level:
+        raise ValueError(f'{name}: patch_size {patch_size} is not divisible '
+                         f'by stride_level {stride_level}')
+    image_size = to_2tuple_int(image_size, 'image_size')
+    if image_size[0] % patch_size or image_size[1] % patch_size:
+        raise ValueError(f'{name}: image_size {image_size} is not divisible '
+                         f'by patch_size {patch_size}')
+    patch = (patch_size // stride_level, ) * 2
+    return patch, (image_size[0] // patch_size, image_size[1] // patch_size)
+
+
 def _check_decoder_inputs(encoder_tokens: Tensor, layout: TokenLayout,
                           ids_keep: Tensor, ids_restore: Tensor,
                           name: str) -> int:
@@ -152,23 +178,15 @@ class SpatialDecoder(BaseModule):
                  drop_path_rate: float = 0.,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
-        if patch_size % stride_level:
-            raise ValueError(f'SpatialDecoder({modality!r}): patch_size '
-                             f'{patch_size} is not divisible by stride_level '
-                             f'{stride_level}')
+        self.patch_size, self.grid = decoder_geometry(
+            f'SpatialDecoder({modality!r})', patch_size, stride_level,
+            image_size)
         self.modality = modality
         self.query_modality = query_modality or modality
         self.out_channels = out_channels
         self.embed_dims = embed_dims
         self.stride_level = stride_level
-        self.patch_size = (patch_size // stride_level, ) * 2
         self.use_task_queries = use_task_queries
-        image_size = to_2tuple_int(image_size, 'image_size')
-        if image_size[0] % patch_size or image_size[1] % patch_size:
-            raise ValueError(f'SpatialDecoder({modality!r}): image_size '
-                             f'{image_size} is not divisible by patch_size '
-                             f'{patch_size}')
-        self.grid = (image_size[0] // patch_size, image_size[1] // patch_size)
 
         self.context_proj = nn.Linear(encoder_dims, embed_dims)
         self.mask_token = nn.Parameter(torch.zeros(1, 1, embed_dims))
