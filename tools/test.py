@@ -6,7 +6,8 @@ import os
 from mmengine.config import DictAction
 from mmengine.runner import Runner
 
-from mmmultimae.utils import load_run_config, register_all_modules
+from mmmultimae.utils import (load_run_config, register_all_modules,
+                              teardown_distributed)
 
 
 def parse_args() -> argparse.Namespace:
@@ -62,6 +63,7 @@ def main() -> None:
 
     runner = Runner.from_cfg(cfg)
     runner.test()
+    teardown_distributed()
 
 
 if __name__ == '__main__':

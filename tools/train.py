@@ -8,7 +8,8 @@ from mmengine.config import Config, DictAction
 from mmengine.logging import print_log
 from mmengine.runner import Runner
 
-from mmmultimae.utils import load_run_config, register_all_modules
+from mmmultimae.utils import (load_run_config, register_all_modules,
+                              teardown_distributed)
 
 
 def parse_args() -> argparse.Namespace:
@@ -94,6 +95,7 @@ def main() -> None:
     else:
         runner = Runner.from_cfg(cfg)
     runner.train()
+    teardown_distributed()
 
 
 if __name__ == '__main__':

@@ -68,3 +68,15 @@ def load_run_config(config: str,
         cfg.work_dir = osp.join('./work_dirs',
                                 osp.splitext(osp.basename(config))[0])
     return cfg
+
+
+def teardown_distributed() -> None:
+    """Leave the process group cleanly at the end of a run.
+
+    Without it, processes exit while gloo's threads are still alive and a
+    rank can abort at interpreter shutdown ("terminate called without an
+    active exception") although the run itself finished.
+    """
+    if torch_dist.is_available() and torch_dist.is_initialized():
+        torch_dist.barrier()
+        torch_dist.destroy_process_group()
