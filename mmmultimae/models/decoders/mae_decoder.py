@@ -7,24 +7,20 @@ modality's grid, a fixed sin-cos table is added, and self-attention blocks,
 a final norm and a linear head predict the patches. MAE-D8 is 512-d x 8
 blocks x 16 heads, MAE-D2 256-d x 2 blocks.
 """
-from functools import partial
 from typing import Optional, Tuple, Union
 
 import torch
-from mmengine.model import BaseModule
-from timm.models.vision_transformer import Block
 from torch import Tensor, nn
 
 from mmmultimae.registry import MODELS
-from ..utils.blocks import init_linear_and_norm_weights
-from ..utils.pos_embed import build_2d_sincos_pos_embed, resize_pos_embed
+from ..utils.pos_embed import resize_pos_embed
 from ..utils.token_layout import TokenLayout
-from .spatial_decoder import (_check_decoder_inputs, decoder_geometry,
+from .spatial_decoder import (PatchDecoderBase, _check_decoder_inputs,
                               modality_grid_tokens)
 
 
 @MODELS.register_module()
-class MAEDecoder(BaseModule):
+class MAEDecoder(PatchDecoderBase):
     """Self-attention decoder over one modality's full token grid.
 
     ``context_proj`` maps the encoder tokens to ``embed_dims``; the query
@@ -69,47 +65,12 @@ class MAEDecoder(BaseModule):
                  query_modality: Optional[str] = None,
                  drop_path_rate: float = 0.,
                  init_cfg: Optional[dict] = None) -> None:
-        super().__init__(init_cfg=init_cfg)
-        self.patch_size, self.grid = decoder_geometry(
-            f'MAEDecoder({modality!r})', patch_size, stride_level,
-            image_size)
-        self.modality = modality
-        self.query_modality = query_modality or modality
-        self.out_channels = out_channels
-        self.embed_dims = embed_dims
-        self.stride_level = stride_level
-
-        self.context_proj = nn.Linear(encoder_dims, embed_dims)
-        self.mask_token = nn.Parameter(torch.zeros(1, 1, embed_dims))
-        self.pos_embed = nn.Parameter(
-            build_2d_sincos_pos_embed(self.grid, embed_dims),
-            requires_grad=False)
-        norm_layer = partial(nn.LayerNorm, eps=1e-6)
-        dpr = torch.linspace(0, drop_path_rate, num_layers).tolist()
-        self.blocks = nn.ModuleList([
-            Block(
-                embed_dims,
-                num_heads,
-                mlp_ratio,
-                qkv_bias=qkv_bias,
-                drop_path=dpr[i],
-                norm_layer=norm_layer) for i in range(num_layers)
-        ])
-        self.norm = norm_layer(embed_dims)
-        self.head = nn.Linear(
-            embed_dims, out_channels * self.patch_size[0] * self.patch_size[1])
+        super().__init__(modality, out_channels, encoder_dims, embed_dims,
+                         num_layers, num_heads, mlp_ratio, qkv_bias,
+                         patch_size, stride_level, image_size,
+                         query_modality, drop_path_rate, init_cfg)
+        self.norm = nn.LayerNorm(embed_dims, eps=1e-6)
         self._official_init()
-
-    def _official_init(self) -> None:
-        """Xavier linears (split for qkv), LayerNorm 1/0, zero mask token
-        (MultiMAE's init applied to the MAE decoder)."""
-        init_linear_and_norm_weights(self)
-        nn.init.zeros_(self.mask_token)
-
-    def init_weights(self) -> None:
-        """Apply the official init, then ``init_cfg`` (if any)."""
-        self._official_init()
-        super().init_weights()
 
     def query_grid(self, layout: TokenLayout) -> Tuple[int, int]:
         """Output token grid: the grid of ``query_modality``."""

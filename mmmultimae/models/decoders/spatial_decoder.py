@@ -103,8 +103,64 @@ def _check_decoder_inputs(encoder_tokens: Tensor, layout: TokenLayout,
     return n_vis
 
 
+class PatchDecoderBase(BaseModule):
+    """Parts shared by the decoders: output geometry, ``context_proj``
+    (encoder -> decoder width), ``mask_token``, the frozen sin-cos
+    ``pos_embed`` (kept in the state dict, as official), ``num_layers``
+    timm ``Block`` s and the linear ``head`` to ``(c ph pw)`` patches, and
+    the official init (xavier linears with split q/k/v, LayerNorm 1/0,
+    zero mask token). Subclasses add their own layers and ``forward``.
+
+    Args: see :class:`SpatialDecoder` / :class:`MAEDecoder`.
+    """
+
+    def __init__(self, modality: str, out_channels: int, encoder_dims: int,
+                 embed_dims: int, num_layers: int, num_heads: int,
+                 mlp_ratio: float, qkv_bias: bool, patch_size: int,
+                 stride_level: int, image_size: Union[int, Tuple[int, int]],
+                 query_modality: Optional[str], drop_path_rate: float,
+                 init_cfg: Optional[dict]) -> None:
+        super().__init__(init_cfg=init_cfg)
+        self.patch_size, self.grid = decoder_geometry(
+            f'{type(self).__name__}({modality!r})', patch_size,
+            stride_level, image_size)
+        self.modality = modality
+        self.query_modality = query_modality or modality
+        self.out_channels = out_channels
+        self.embed_dims = embed_dims
+        self.stride_level = stride_level
+
+        self.context_proj = nn.Linear(encoder_dims, embed_dims)
+        self.mask_token = nn.Parameter(torch.zeros(1, 1, embed_dims))
+        self.pos_embed = nn.Parameter(
+            build_2d_sincos_pos_embed(self.grid, embed_dims),
+            requires_grad=False)
+        dpr = torch.linspace(0, drop_path_rate, num_layers).tolist()
+        self.blocks = nn.ModuleList([
+            Block(
+                embed_dims,
+                num_heads,
+                mlp_ratio,
+                qkv_bias=qkv_bias,
+                drop_path=dpr[i],
+                norm_layer=partial(nn.LayerNorm, eps=1e-6))
+            for i in range(num_layers)
+        ])
+        self.head = nn.Linear(
+            embed_dims, out_channels * self.patch_size[0] * self.patch_size[1])
+
+    def _official_init(self) -> None:
+        init_linear_and_norm_weights(self)
+        nn.init.zeros_(self.mask_token)
+
+    def init_weights(self) -> None:
+        """Apply the official init, then ``init_cfg`` (if any)."""
+        self._official_init()
+        super().init_weights()
+
+
 @MODELS.register_module()
-class SpatialDecoder(BaseModule):
+class SpatialDecoder(PatchDecoderBase):
     """MultiMAE decoder: cross-attention from one modality's token grid to
     the visible tokens of all modalities.
 
@@ -177,26 +233,13 @@ class SpatialDecoder(BaseModule):
                  query_modality: Optional[str] = None,
                  drop_path_rate: float = 0.,
                  init_cfg: Optional[dict] = None) -> None:
-        super().__init__(init_cfg=init_cfg)
-        self.patch_size, self.grid = decoder_geometry(
-            f'SpatialDecoder({modality!r})', patch_size, stride_level,
-            image_size)
-        self.modality = modality
-        self.query_modality = query_modality or modality
-        self.out_channels = out_channels
-        self.embed_dims = embed_dims
-        self.stride_level = stride_level
+        super().__init__(modality, out_channels, encoder_dims, embed_dims,
+                         num_layers, num_heads, mlp_ratio, qkv_bias,
+                         patch_size, stride_level, image_size,
+                         query_modality, drop_path_rate, init_cfg)
         self.use_task_queries = use_task_queries
-
-        self.context_proj = nn.Linear(encoder_dims, embed_dims)
-        self.mask_token = nn.Parameter(torch.zeros(1, 1, embed_dims))
-        # Frozen sin-cos table kept in the state dict, as official.
-        self.pos_embed = nn.Parameter(
-            build_2d_sincos_pos_embed(self.grid, embed_dims),
-            requires_grad=False)
         self.task_embeds = nn.ParameterDict({
-            name:
-            nn.Parameter(torch.zeros(1, 1, embed_dims))
+            name: nn.Parameter(torch.zeros(1, 1, embed_dims))
             for name in context_modalities
         })
         norm_layer = partial(nn.LayerNorm, eps=1e-6)
@@ -206,32 +249,14 @@ class SpatialDecoder(BaseModule):
         self.context_norm = norm_layer(embed_dims)
         self.out_norm = norm_layer(embed_dims)
         self.mlp = Mlp(embed_dims, int(embed_dims * mlp_ratio))
-        dpr = torch.linspace(0, drop_path_rate, num_layers).tolist()
-        self.blocks = nn.ModuleList([
-            Block(
-                embed_dims,
-                num_heads,
-                mlp_ratio,
-                qkv_bias=qkv_bias,
-                drop_path=dpr[i],
-                norm_layer=norm_layer) for i in range(num_layers)
-        ])
-        self.head = nn.Linear(
-            embed_dims, out_channels * self.patch_size[0] * self.patch_size[1])
         self._official_init()
 
     def _official_init(self) -> None:
         """Official init: xavier linears (split for q/kv fused weights),
         LayerNorm 1/0, zero mask token, trunc-normal(0.02) embeddings."""
-        init_linear_and_norm_weights(self)
-        nn.init.zeros_(self.mask_token)
+        super()._official_init()
         for embed in self.task_embeds.values():
             trunc_normal_(embed, std=0.02)
-
-    def init_weights(self) -> None:
-        """Apply the official init, then ``init_cfg`` (if any)."""
-        self._official_init()
-        super().init_weights()
 
     def modality_embed(self, name: str, grid: Tuple[int, int]) -> Tensor:
         """Position (+ modality) embedding of one modality's tokens.
