@@ -1,6 +1,7 @@
 # MultiMAE ViT-B/16, RGB + depth + semseg, 1600 epochs on pseudo-labelled
 # ImageNet-1K: the paper's default pre-training (Table 1) and the released
-# checkpoint. 8 GPUs x 256 images, bf16 autocast (semseg decoder in fp32).
+# checkpoint. 8 GPUs x 256 images, bf16 autocast (with --amp float16 the
+# semseg decoder runs in fp32).
 #   bash tools/dist_train.sh configs/multimae/<this file> 8
 _base_ = [
     '../_base_/models/multimae_vit-b-p16.py',

@@ -195,21 +195,52 @@ def test_explicit_masks_validation():
     assert out['masks']['rgb'].shape == (3, 6)
 
 
-def test_fp32_decoders_under_autocast():
+def test_fp32_decoders_only_under_fp16_autocast():
     model = build().eval()
-    with torch.no_grad(), torch.autocast('cpu', dtype=torch.bfloat16):
+    assert model.fp32_decoders == {'semseg'}
+    with torch.no_grad(), torch.autocast('cpu', dtype=torch.float16):
         preds = model(make_inputs(), mode='tensor')['preds']
         losses = model(make_inputs(), mode='loss')
     assert preds['semseg'].dtype == torch.float32
-    assert preds['rgb'].dtype == torch.bfloat16
+    assert preds['rgb'].dtype == torch.float16
     assert all(v.dtype == torch.float32 for v in losses.values())
-    assert model.fp32_decoders == {'semseg'}
-    model = build(fp32_decoders=[])
+    # bfloat16 has float32's range: no decoder leaves autocast
     with torch.no_grad(), torch.autocast('cpu', dtype=torch.bfloat16):
         preds = model(make_inputs(), mode='tensor')['preds']
     assert preds['semseg'].dtype == torch.bfloat16
+    model = build(fp32_decoders=[])
+    with torch.no_grad(), torch.autocast('cpu', dtype=torch.float16):
+        preds = model(make_inputs(), mode='tensor')['preds']
+    assert preds['semseg'].dtype == torch.float16
     with pytest.raises(ValueError, match='fp32_decoders'):
         build(fp32_decoders=['normal'])
+
+
+def test_bf16_semseg_decoder_gradients_match_fp32():
+    """The semseg decoder in bfloat16 (under bf16 autocast) gives the loss
+    and gradients of the float32 model up to bf16 rounding."""
+    torch.manual_seed(0)
+    model = build().train()
+    inputs = make_inputs(4)
+    masks = model.sample_masks(inputs)
+
+    def run(amp: bool):
+        model.zero_grad()
+        with torch.autocast('cpu', dtype=torch.bfloat16, enabled=amp):
+            loss = model(inputs, mode='loss', masks=masks)['loss_semseg']
+        loss.backward()
+        grads = torch.cat([
+            p.grad.double().flatten()
+            for p in model.decoders.semseg.parameters() if p.grad is not None
+        ])
+        return loss.item(), grads
+
+    ref_loss, ref_grads = run(amp=False)
+    loss, grads = run(amp=True)
+    assert loss == pytest.approx(ref_loss, rel=1e-2)
+    assert torch.nn.functional.cosine_similarity(grads, ref_grads,
+                                                 dim=0) > 0.999
+    assert (grads - ref_grads).norm() / ref_grads.norm() < 0.05
 
 
 def test_encoder_mask_tokens_variant():
@@ -319,3 +350,30 @@ def test_init_weights():
         assert torch.equal(dec.mask_token, torch.zeros_like(dec.mask_token))
         assert dec.cross_attn.q.bias.abs().sum() == 0
     assert 0.005 < model.encoder_mask_token.std() < 0.05
+
+
+def test_compiled_step_matches_eager_without_graph_breaks():
+    from torch._dynamo.utils import counters
+    torch._dynamo.reset()
+    counters.clear()
+    eager = build()
+    compiled = build(compile=True)
+    inputs = make_inputs(4)
+    results = []
+    for model in (eager, compiled):
+        torch.manual_seed(1)  # the same sampled masks (sampled eagerly)
+        with torch.autocast('cpu', dtype=torch.bfloat16):
+            losses = model(inputs, mode='loss')
+        sum(losses.values()).backward()
+        results.append((losses, model.encoder.blocks[0].mlp.fc2.weight.grad,
+                        model.decoders.semseg.head.weight.grad))
+    (ref, *ref_grads), (out, *grads) = results
+    assert ref.keys() == out.keys()
+    for key in ref:
+        assert out[key].item() == pytest.approx(ref[key].item(), rel=2e-2)
+    for grad, ref_grad in zip(grads, ref_grads):
+        cos = torch.nn.functional.cosine_similarity(
+            grad.flatten().double(), ref_grad.flatten().double(), dim=0)
+        assert cos > 0.99
+    assert counters['stats']['unique_graphs'] == 1
+    assert sum(counters['graph_break'].values()) == 0

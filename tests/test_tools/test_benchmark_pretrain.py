@@ -46,3 +46,31 @@ def test_benchmark_rejects_unknown_dtype():
         cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert "invalid choice: 'int8'" in proc.stderr
+
+
+def test_saved_memory_mode(tmp_path):
+    out = tmp_path / 'saved.json'
+    cmd = [
+        sys.executable,
+        osp.join(ROOT, 'tools', 'analysis_tools', 'benchmark_pretrain.py'),
+        DEMO, '--device', 'cpu', '--batch-size', '4', '--amp-dtype', 'bf16',
+        '--saved-memory', '256', '--json',
+        str(out)
+    ]
+    proc = subprocess.run(
+        cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(out.read_text())
+    assert result['measured_batches'] == [2, 4]
+    assert result['batch_size'] == 256
+    groups = {
+        k: v
+        for k, v in result.items()
+        if k.startswith('saved_gb.') and k != 'saved_gb.total'
+    }
+    assert {'saved_gb.encoder.blocks', 'saved_gb.decoders.rgb',
+            'saved_gb.losses.semseg'} <= set(groups)
+    assert abs(sum(groups.values()) - result['saved_gb.total']) < 1e-6
+    # the encoder blocks keep most of the activations
+    assert groups['saved_gb.encoder.blocks'] == max(groups.values())
+    assert result['params_grads_adamw_gb'] > 0

@@ -12,6 +12,12 @@ memory and the device / torch / commit / command.
 Data mode (``--data``): times the config's train dataloader alone (file
 loading, aligned transforms, collate) with ``--num-workers`` workers.
 
+Memory mode (``--saved-memory B``): counts the bytes autograd keeps for the
+backward pass, by part of the model, at ``--batch-size`` and half of it, and
+extrapolates to batch B. In eager mode the count hardly depends on the
+device (attention kernels may keep a few small tensors more or less), so
+activation memory can be checked on a CPU.
+
 Examples (CONFIG e.g. the ViT-B config ``configs/multimae/multimae_vit-b-
 p16_8xb256-amp-coslr-1600e_in1k-rgb-depth-semseg.py``)::
 
@@ -21,10 +27,13 @@ p16_8xb256-amp-coslr-1600e_in1k-rgb-depth-semseg.py``)::
         --batch-size 8 --amp-dtype fp32
     python tools/analysis_tools/benchmark_pretrain.py CONFIG --data \\
         --num-workers 8 --batch-size 256
+    python tools/analysis_tools/benchmark_pretrain.py CONFIG --device cpu \\
+        --batch-size 4 --saved-memory 256
 """
 import argparse
 import json
 import logging
+import os
 import os.path as osp
 import platform
 import statistics
@@ -96,6 +105,15 @@ def parse_args(argv=None) -> argparse.Namespace:
         action='store_true',
         help='run one eager CUDA step with torch.cuda.set_sync_debug_mode '
         '("error") and report the first host sync, if any')
+    parser.add_argument(
+        '--saved-memory',
+        type=int,
+        default=0,
+        metavar='B',
+        help='instead of timing, count the bytes autograd saves for the '
+        'backward of one step, by module, at --batch-size and half of it, '
+        'extrapolated to batch B (hardly device dependent in eager mode; '
+        'works on CPU)')
     parser.add_argument('--json', help='also write the results here')
     parser.add_argument(
         '--cfg-options',
@@ -106,6 +124,8 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def git_commit() -> str:
+    """Short commit of the checkout (``-dirty`` with local changes), or
+    ``$MMMULTIMAE_COMMIT`` outside a git checkout (a copied tree)."""
     try:
         commit = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'],
                                 cwd=ROOT,
@@ -118,7 +138,7 @@ def git_commit() -> str:
                                text=True).stdout.strip()
         return commit + ('-dirty' if dirty else '')
     except (OSError, subprocess.CalledProcessError):
-        return 'unknown'
+        return os.environ.get('MMMULTIMAE_COMMIT', 'unknown')
 
 
 def device_name(device: torch.device) -> str:
@@ -193,6 +213,67 @@ def count_flops(model, optim_wrapper, inputs) -> float:
         sum(losses.values()).backward()
     optim_wrapper.zero_grad()
     return float(counter.get_total_flops())
+
+
+def module_groups(model: torch.nn.Module) -> Dict[str, List[torch.nn.Module]]:
+    """The parts activations are attributed to: input adapters, encoder
+    blocks, every decoder and every loss."""
+    groups = {
+        'encoder.adapters': list(model.encoder.adapters.values()),
+        'encoder.blocks': list(model.encoder.blocks)
+    }
+    for name in model.decoders:
+        groups[f'decoders.{name}'] = [model.decoders[name]]
+        groups[f'losses.{name}'] = [model.losses[name]]
+    return groups
+
+
+def saved_tensor_bytes(model, optim_wrapper,
+                       inputs: Dict[str, torch.Tensor]) -> Dict[str, int]:
+    """Bytes of the tensors autograd keeps for the backward of one step.
+
+    Every saved tensor is attributed to the innermost group of
+    :func:`module_groups` running when it was saved (``'other'`` outside
+    them) and counted once per storage; parameters themselves are not
+    counted (their autocast copies are). Under ``torch.compile`` the hooks
+    see the tensors the compiled graph saves, all under ``'other'``.
+
+    Returns:
+        dict[str, int]: Bytes by group, plus ``'total'``.
+    """
+    params = {p.untyped_storage().data_ptr() for p in model.parameters()}
+    seen: Dict[int, str] = {}
+    sizes: Dict[str, int] = {}
+    stack = ['other']
+    handles = []
+    for group, modules in module_groups(model).items():
+        for m in modules:
+            handles.append(
+                m.register_forward_pre_hook(
+                    lambda *_, g=group: stack.append(g)))
+            # (a forward hook's non-None return replaces the output)
+            handles.append(
+                m.register_forward_hook(lambda *_: stack.pop() and None))
+
+    def pack(tensor: torch.Tensor) -> torch.Tensor:
+        storage = tensor.untyped_storage()
+        key = storage.data_ptr()
+        if key not in params and key not in seen:
+            seen[key] = stack[-1]
+            sizes[stack[-1]] = sizes.get(stack[-1], 0) + storage.nbytes()
+        return tensor
+
+    try:
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            with optim_wrapper.optim_context(model):
+                losses = model(inputs, mode='loss')
+        sum(losses.values()).backward()
+    finally:
+        for handle in handles:
+            handle.remove()
+    optim_wrapper.zero_grad()
+    sizes['total'] = sum(sizes.values())
+    return sizes
 
 
 def check_host_syncs(step: Callable[[], None], device: torch.device) -> str:
@@ -297,6 +378,8 @@ def benchmark_model(cfg: Config, args: argparse.Namespace) -> dict:
     wrapper_cfg['optimizer'] = optimizer
     optim_wrapper = build_optim_wrapper(model, wrapper_cfg)
 
+    if args.saved_memory:
+        return saved_memory_report(model, optim_wrapper, args, device)
     inputs = synthetic_inputs(model, args.batch_size, device)
     step = build_step(model, optim_wrapper, inputs)
     host_sync = None
@@ -342,6 +425,42 @@ def benchmark_model(cfg: Config, args: argparse.Namespace) -> dict:
     if device.type == 'cuda':
         result['peak_memory_gb'] = torch.cuda.max_memory_allocated(
             device) / 1e9
+    return result
+
+
+def saved_memory_report(model, optim_wrapper, args: argparse.Namespace,
+                        device: torch.device) -> dict:
+    """Saved-activation bytes at ``--batch-size`` and half of it, fitted as
+    ``fixed + per_sample * B`` per group and extrapolated to
+    ``--saved-memory`` samples; also the parameter, gradient and AdamW
+    state bytes (fp32)."""
+    big = args.batch_size
+    small = max(big // 2, 1)
+    if small == big:
+        raise ValueError('--saved-memory needs --batch-size >= 2')
+    counts = {}
+    for batch in (small, big):
+        # one step first: lazily built state (compiled graphs) is not
+        # counted as activations
+        inputs = synthetic_inputs(model, batch, device)
+        saved_tensor_bytes(model, optim_wrapper, inputs)
+        counts[batch] = saved_tensor_bytes(model, optim_wrapper, inputs)
+    target = args.saved_memory
+    result = dict(
+        mode='saved_memory',
+        config=args.config,
+        amp_dtype=args.amp_dtype,
+        compile=args.compile_mode or args.compile,
+        measured_batches=[small, big],
+        batch_size=target)
+    for group in sorted(set(counts[small]) | set(counts[big])):
+        lo, hi = counts[small].get(group, 0), counts[big].get(group, 0)
+        per_sample = (hi - lo) / (big - small)
+        fixed = lo - per_sample * small
+        result[f'saved_gb.{group}'] = (fixed + per_sample * target) / 1e9
+    num = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    # fp32 weights + grads + AdamW exp_avg / exp_avg_sq
+    result['params_grads_adamw_gb'] = num * 4 * 4 / 1e9
     return result
 
 

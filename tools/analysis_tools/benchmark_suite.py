@@ -37,14 +37,12 @@ VARIANTS = [
                                          '--compile']),
     ('MultiMAE bf16 compile+cudagraphs', MULTIMAE, ['--amp-dtype', 'bf16'] +
      RO),
-    ('MultiMAE bf16 compile+cudagraphs, semseg decoder bf16', MULTIMAE,
-     ['--amp-dtype', 'bf16'] + RO + ['--cfg-options',
-                                     'model.fp32_decoders=[]']),
-    ('MAE-D8 bf16 compile+cudagraphs', MAE_D8, ['--amp-dtype', 'bf16'] + RO),
-    ('MAE-D2 bf16 compile+cudagraphs', MAE_D2, ['--amp-dtype', 'bf16'] + RO),
-    ('MultiMAE fp16 compile+cudagraphs', MULTIMAE, ['--amp-dtype', 'fp16'] +
-     RO),
+    ('MAE-D8 bf16 compile', MAE_D8, ['--amp-dtype', 'bf16', '--compile']),
+    ('MAE-D2 bf16 compile', MAE_D2, ['--amp-dtype', 'bf16', '--compile']),
+    ('MultiMAE fp16 (semseg decoder fp32)', MULTIMAE,
+     ['--amp-dtype', 'fp16']),
     ('MAE-D8 bf16', MAE_D8, ['--amp-dtype', 'bf16']),
+    ('MAE-D2 bf16', MAE_D2, ['--amp-dtype', 'bf16']),
     ('MultiMAE w/ [M] in encoder bf16', MULTIMAE_M, ['--amp-dtype', 'bf16']),
 ]
 

@@ -2,7 +2,8 @@
 # ``multimae-b_98_rgb+-depth-semseg``): rgb, depth and semseg inputs at 224,
 # one global token, 98 of the 3 x 196 tokens visible (Dirichlet alpha = 1),
 # four 256-d x 2-block cross-attention decoders (rgb, norm_rgb = "rgb+",
-# depth, semseg), masked losses with equal weights, semseg decoder in fp32.
+# depth, semseg), masked losses with equal weights, semseg decoder in fp32
+# under fp16 autocast (bf16, the default, needs no such guard).
 model = dict(
     type='MultiMAE',
     data_preprocessor=dict(

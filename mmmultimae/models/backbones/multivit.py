@@ -11,7 +11,7 @@ from timm.models.vision_transformer import Block
 from torch import Tensor
 
 from mmmultimae.registry import MODELS
-from ..utils.blocks import init_linear_and_norm_weights
+from ..utils.blocks import RecomputedGeluMlp, init_linear_and_norm_weights
 from ..utils.token_layout import TokenLayout
 
 ModalityInputs = Dict[str, Tensor]
@@ -140,7 +140,8 @@ class MultiViT(BaseModule):
                 proj_drop=drop_rate,
                 attn_drop=attn_drop_rate,
                 drop_path=dpr[i],
-                norm_layer=norm_layer) for i in range(num_layers)
+                norm_layer=norm_layer,
+                mlp_layer=RecomputedGeluMlp) for i in range(num_layers)
         ])
         self.final_norm = final_norm
         if final_norm:

@@ -5,12 +5,13 @@ from typing import Optional, Sequence, Tuple, Union
 
 import torch
 from mmengine.model import BaseModule
-from timm.layers import Mlp, trunc_normal_
+from timm.layers import trunc_normal_
 from timm.models.vision_transformer import Block
 from torch import Tensor, nn
 
 from mmmultimae.registry import MODELS
-from ..utils.blocks import CrossAttention, init_linear_and_norm_weights
+from ..utils.blocks import (CrossAttention, RecomputedGeluMlp,
+                            init_linear_and_norm_weights)
 from ..utils.pos_embed import (build_2d_sincos_pos_embed, resize_pos_embed,
                                to_2tuple_int)
 from ..utils.token_layout import TokenLayout
@@ -28,7 +29,11 @@ def gather_tokens(x: Tensor, index: Tensor) -> Tensor:
     """
     if x.dim() == 2:
         return x[index]
-    return torch.gather(x, 1, index.unsqueeze(-1).expand(-1, -1, x.shape[-1]))
+    # Advanced indexing, not torch.gather: autograd keeps only the indices
+    # for its backward, gather also keeps all of ``x`` (e.g. the (B, 588,
+    # 768) tokens of every modality, only 98 of which are encoded).
+    batch = torch.arange(x.shape[0], device=x.device).unsqueeze(1)
+    return x[batch, index]
 
 
 def modality_grid_tokens(tokens: Tensor, mask_token: Tensor,
@@ -143,7 +148,8 @@ class PatchDecoderBase(BaseModule):
                 mlp_ratio,
                 qkv_bias=qkv_bias,
                 drop_path=dpr[i],
-                norm_layer=partial(nn.LayerNorm, eps=1e-6))
+                norm_layer=partial(nn.LayerNorm, eps=1e-6),
+                mlp_layer=RecomputedGeluMlp)
             for i in range(num_layers)
         ])
         self.head = nn.Linear(
@@ -248,7 +254,7 @@ class SpatialDecoder(PatchDecoderBase):
         self.query_norm = norm_layer(embed_dims)
         self.context_norm = norm_layer(embed_dims)
         self.out_norm = norm_layer(embed_dims)
-        self.mlp = Mlp(embed_dims, int(embed_dims * mlp_ratio))
+        self.mlp = RecomputedGeluMlp(embed_dims, int(embed_dims * mlp_ratio))
         self._official_init()
 
     def _official_init(self) -> None:

@@ -64,9 +64,12 @@ def _check_mask(mask: Optional[Tensor], pred: Tensor) -> None:
 
 class _MaskedPixelLoss(nn.Module):
     """Shared body of :class:`MaskedMSELoss` and :class:`MaskedL1Loss`; the
-    subclasses set the element-wise ``criterion``."""
+    subclasses set ``criterion``, the element-wise loss of ``pred - target``
+    (a function of the difference only, so that autograd keeps one float32
+    tensor for backward, not both ``pred`` and ``target`` as
+    ``F.mse_loss`` / ``F.l1_loss`` do)."""
 
-    criterion: Callable[..., Tensor]
+    criterion: Callable[[Tensor], Tensor]
 
     def __init__(self,
                  norm_target: bool = False,
@@ -102,7 +105,7 @@ class _MaskedPixelLoss(nn.Module):
         pred, target = pred.float(), target.float()
         if self.norm_target:
             target = normalize_patches(target)
-        loss = self.criterion(pred, target, reduction='none').mean(dim=-1)
+        loss = self.criterion(pred - target).mean(dim=-1)
         if mask is None or self.loss_on_unmasked:
             return loss.mean() * self.loss_weight
         return masked_sample_mean(loss, mask) * self.loss_weight
@@ -129,7 +132,7 @@ class MaskedMSELoss(_MaskedPixelLoss):
             masked ones (official ``loss_on_unmasked``). Defaults to False.
     """
 
-    criterion = staticmethod(F.mse_loss)
+    criterion = staticmethod(torch.square)
 
 
 @MODELS.register_module()
@@ -139,7 +142,7 @@ class MaskedL1Loss(_MaskedPixelLoss):
     Reduced like :class:`MaskedMSELoss`, with the same arguments.
     """
 
-    criterion = staticmethod(F.l1_loss)
+    criterion = staticmethod(torch.abs)
 
 
 @MODELS.register_module()

@@ -4,13 +4,19 @@
 Self-attention blocks come from timm (``timm.models.vision_transformer.Block``
 has the official parameter names). timm has no cross-attention with separate
 ``q`` / ``kv`` projections, which MultiMAE's decoders (and their checkpoints)
-use, so :class:`CrossAttention` is written here.
+use, so :class:`CrossAttention` is written here; nor an MLP that recomputes
+its activation in the backward pass instead of keeping it
+(:class:`RecomputedGeluMlp`).
 """
 import math
 
+from typing import Optional, Tuple
+
 import torch
 import torch.nn.functional as F
+from timm.layers import Mlp
 from torch import Tensor, nn
+from torch.utils.flop_counter import register_flop_formula
 
 
 class CrossAttention(nn.Module):
@@ -71,6 +77,116 @@ class CrossAttention(nn.Module):
             dropout_p=self.attn_drop if self.training else 0.)
         x = x.transpose(1, 2).reshape(b, n, c)
         return self.proj_drop(self.proj(x))
+
+
+# A custom op rather than an autograd.Function: torch.compile's partitioner
+# sees through an autograd.Function and, since gelu(h) is an input of the
+# weight-gradient matmul, saves it again; an opaque op keeps exactly what
+# ``_setup_gelu_linear`` saves, compiled or not.
+@torch.library.custom_op('mmmultimae::gelu_linear', mutates_args=())
+def _gelu_linear_op(h: Tensor, weight: Tensor,
+                    bias: Optional[Tensor]) -> Tensor:
+    return F.linear(F.gelu(h), weight, bias)
+
+
+@_gelu_linear_op.register_fake
+def _gelu_linear_fake(h: Tensor, weight: Tensor,
+                      bias: Optional[Tensor]) -> Tensor:
+    return h.new_empty(*h.shape[:-1], weight.shape[0])
+
+
+def _setup_gelu_linear(ctx, inputs: Tuple[Tensor, Tensor, Optional[Tensor]],
+                       output: Tensor) -> None:
+    h, weight, bias = inputs
+    ctx.save_for_backward(h, weight)
+    ctx.has_bias = bias is not None
+
+
+def _gelu_linear_backward(
+    ctx, grad_out: Tensor
+) -> Tuple[Optional[Tensor], Optional[Tensor], Optional[Tensor]]:
+    h, weight = ctx.saved_tensors
+    grad_h = grad_weight = grad_bias = None
+    if ctx.needs_input_grad[0]:
+        grad_h = torch.ops.aten.gelu_backward(grad_out @ weight, h)
+    flat_grad = grad_out.reshape(-1, grad_out.shape[-1])
+    if ctx.needs_input_grad[1]:
+        # gelu(h) recomputed: one element-wise pass instead of keeping it
+        grad_weight = flat_grad.t() @ F.gelu(h).reshape(-1, h.shape[-1])
+    if ctx.has_bias and ctx.needs_input_grad[2]:
+        grad_bias = flat_grad.sum(dim=0)
+    return grad_h, grad_weight, grad_bias
+
+
+_gelu_linear_op.register_autograd(
+    _gelu_linear_backward, setup_context=_setup_gelu_linear)
+
+
+@register_flop_formula(torch.ops.mmmultimae.gelu_linear)
+def _gelu_linear_flops(h_shape: Tuple[int, ...],
+                       weight_shape: Tuple[int, ...], *args, **kwargs) -> int:
+    """FLOPs of the matmul, for ``FlopCounterMode`` (the op is opaque to
+    it); the backward's matmuls are ordinary ops and counted anyway."""
+    return 2 * math.prod(h_shape) * weight_shape[0]
+
+
+def gelu_linear(h: Tensor, weight: Tensor,
+                bias: Optional[Tensor] = None) -> Tensor:
+    """``F.linear(F.gelu(h), weight, bias)`` that saves only ``h`` for the
+    backward pass (not also ``gelu(h)``); same values and gradients.
+
+    Under autocast the operands are cast to the autocast dtype first, as
+    ``F.linear`` would be.
+
+    Args:
+        h (Tensor): Pre-activations ``(..., C_hidden)``.
+        weight (Tensor): ``(C_out, C_hidden)``.
+        bias (Tensor, optional): ``(C_out,)``.
+
+    Returns:
+        Tensor: ``(..., C_out)``.
+    """
+    device_type = h.device.type
+    if torch.is_autocast_enabled(device_type):
+        dtype = torch.get_autocast_dtype(device_type)
+        h, weight = h.to(dtype), weight.to(dtype)
+        bias = None if bias is None else bias.to(dtype)
+    with torch.autocast(device_type, enabled=False):
+        return _gelu_linear_op(h, weight, bias)
+
+
+class RecomputedGeluMlp(Mlp):
+    """timm ``Mlp`` (``fc1`` -> GELU -> ``fc2``, same parameters and values)
+    whose GELU output is recomputed in the backward pass instead of kept.
+
+    In a ViT block the MLP keeps two ``(B, N, 4C)`` tensors for backward,
+    its hidden pre-activations and their GELU; this keeps the first only,
+    about a fifth of a block's saved activations, for one extra element-wise
+    pass in the backward. Without autograd (inference) or with dropout
+    after the activation it runs as the plain ``Mlp``. Drop-in
+    ``mlp_layer`` of ``timm``'s ``Block``.
+
+    Args: as timm's ``Mlp`` (``act_layer`` must be ``nn.GELU`` with exact
+        ``erf``, ``norm_layer`` None, no convolution).
+    """
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if type(self.act) is not nn.GELU or self.act.approximate != 'none':
+            raise ValueError('RecomputedGeluMlp needs act_layer=nn.GELU '
+                             f'(exact), got {self.act!r}')
+        if not isinstance(self.norm, nn.Identity) or not isinstance(
+                self.fc1, nn.Linear):
+            raise ValueError('RecomputedGeluMlp supports neither norm_layer '
+                             'nor use_conv')
+
+    def forward(self, x: Tensor) -> Tensor:
+        """``(B, N, C_in)`` -> ``(B, N, C_out)``."""
+        if not torch.is_grad_enabled() or (self.training
+                                           and self.drop1.p > 0):
+            return super().forward(x)
+        h = self.fc1(x)
+        return self.drop2(gelu_linear(h, self.fc2.weight, self.fc2.bias))
 
 
 def split_xavier_uniform_(weight: Tensor, num_splits: int) -> Tensor:
