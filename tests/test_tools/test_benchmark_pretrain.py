@@ -10,18 +10,23 @@ DEMO = osp.join(ROOT, 'configs', 'multimae',
                 'multimae_vit-tiny-6l-p8_1xb32-16e_synthetic-demo.py')
 
 
-def test_benchmark_two_cpu_iterations(tmp_path):
-    out = tmp_path / 'result.json'
+def run_benchmark(*args: str) -> subprocess.CompletedProcess:
+    """Run the benchmark on the demo config on CPU; it must succeed."""
     cmd = [
         sys.executable,
         osp.join(ROOT, 'tools', 'analysis_tools', 'benchmark_pretrain.py'),
-        DEMO, '--device', 'cpu', '--batch-size', '2', '--amp-dtype', 'fp32',
-        '--iters', '2', '--warmup', '1', '--json',
-        str(out)
+        DEMO, '--device', 'cpu', *args
     ]
     proc = subprocess.run(
         cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc
+
+
+def test_benchmark_two_cpu_iterations(tmp_path):
+    out = tmp_path / 'result.json'
+    proc = run_benchmark('--batch-size', '2', '--amp-dtype', 'fp32',
+                         '--iters', '2', '--warmup', '1', '--json', str(out))
     for field in ('device', 'torch', 'commit', 'command', 'images_per_s',
                   'tflop_per_step', 'mfu'):
         assert field in proc.stdout
@@ -50,16 +55,8 @@ def test_benchmark_rejects_unknown_dtype():
 
 def test_saved_memory_mode(tmp_path):
     out = tmp_path / 'saved.json'
-    cmd = [
-        sys.executable,
-        osp.join(ROOT, 'tools', 'analysis_tools', 'benchmark_pretrain.py'),
-        DEMO, '--device', 'cpu', '--batch-size', '4', '--amp-dtype', 'bf16',
-        '--saved-memory', '256', '--json',
-        str(out)
-    ]
-    proc = subprocess.run(
-        cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    run_benchmark('--batch-size', '4', '--amp-dtype', 'bf16',
+                  '--saved-memory', '256', '--json', str(out))
     result = json.loads(out.read_text())
     assert result['measured_batches'] == [2, 4]
     assert result['batch_size'] == 256
