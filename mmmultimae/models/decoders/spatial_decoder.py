@@ -29,11 +29,14 @@ def gather_tokens(x: Tensor, index: Tensor) -> Tensor:
     """
     if x.dim() == 2:
         return x[index]
-    # Advanced indexing, not torch.gather: autograd keeps only the indices
-    # for its backward, gather also keeps all of ``x`` (e.g. the (B, 588,
-    # 768) tokens of every modality, only 98 of which are encoded).
-    batch = torch.arange(x.shape[0], device=x.device).unsqueeze(1)
-    return x[batch, index]
+    # index_select on flattened rows, not torch.gather: autograd keeps only
+    # the indices for its backward (an index_add), gather also keeps all of
+    # ``x`` (e.g. the (B, 588, 768) tokens of every modality, only 98 of
+    # which are encoded).
+    b, n, c = x.shape
+    offsets = torch.arange(b, device=x.device).unsqueeze(1) * n
+    rows = (index + offsets).flatten()
+    return x.reshape(b * n, c).index_select(0, rows).reshape(b, -1, c)
 
 
 def modality_grid_tokens(tokens: Tensor, mask_token: Tensor,
