@@ -9,7 +9,6 @@ its activation in the backward pass instead of keeping it
 (:class:`RecomputedGeluMlp`).
 """
 import math
-
 from typing import Optional, Tuple
 
 import torch
