@@ -22,6 +22,13 @@ def _rand(shape: Tuple[int, ...], device: torch.device,
     return torch.rand(shape, device=device, generator=generator)
 
 
+def _check_num_visible(num_visible: int) -> int:
+    if int(num_visible) != num_visible or num_visible < 0:
+        raise ValueError('num_visible must be a non-negative int, got '
+                         f'{num_visible!r}')
+    return int(num_visible)
+
+
 def _check_budget(num_visible: int, layout: TokenLayout) -> None:
     if num_visible > layout.total_tokens:
         raise ValueError(
@@ -82,10 +89,7 @@ class UniformMaskSampler:
     """
 
     def __init__(self, num_visible: int) -> None:
-        if int(num_visible) != num_visible or num_visible < 0:
-            raise ValueError('num_visible must be a non-negative int, got '
-                             f'{num_visible!r}')
-        self.num_visible = int(num_visible)
+        self.num_visible = _check_num_visible(num_visible)
 
     def __call__(
             self,
@@ -146,10 +150,7 @@ class DirichletMaskSampler:
                  num_visible: int,
                  alpha: Union[float, str, Sequence[Union[float, str]]] = 1.0,
                  sample_modalities_uniformly: bool = False) -> None:
-        if int(num_visible) != num_visible or num_visible < 0:
-            raise ValueError('num_visible must be a non-negative int, got '
-                             f'{num_visible!r}')
-        self.num_visible = int(num_visible)
+        self.num_visible = _check_num_visible(num_visible)
         values = alpha if isinstance(alpha, (list, tuple)) else [alpha]
         if len(values) == 0:
             raise ValueError('alpha must not be an empty sequence')

@@ -18,7 +18,7 @@ import timm
 import torch
 from timm.models.vision_transformer import VisionTransformer
 
-from mmmultimae.models.converters import multivit_to_timm
+from mmmultimae.models.converters import key_report, multivit_to_timm
 from mmmultimae.utils import torch_load_trusting_mmengine
 
 
@@ -70,11 +70,9 @@ def main() -> None:
             args.timm_model, pretrained=False, num_classes=0)
     else:
         model = reference_vit(state_dict)
-    result = model.load_state_dict(state_dict, strict=False, assign=True)
-    print(f'Missing keys ({len(result.missing_keys)}): '
-          f'{result.missing_keys}')
-    print(f'Unexpected keys ({len(result.unexpected_keys)}): '
-          f'{result.unexpected_keys}')
+    print(
+        key_report(
+            model.load_state_dict(state_dict, strict=False, assign=True)))
     torch.save(state_dict, args.dst)
     print(f'Saved to {args.dst}')
 

@@ -9,13 +9,11 @@ Example:
 import argparse
 
 import torch
-from mmengine.config import Config
 
 from mmmultimae.models.converters import (convert_official_multimae,
-                                          load_converted)
-from mmmultimae.registry import MODELS
-from mmmultimae.utils import (register_all_modules,
-                              torch_load_trusting_mmengine)
+                                          key_report, load_into_config_model,
+                                          save_converted)
+from mmmultimae.utils import torch_load_trusting_mmengine
 
 
 def parse_args() -> argparse.Namespace:
@@ -53,22 +51,9 @@ def main() -> None:
     state_dict = convert_official_multimae(checkpoint, args.encoder_only)
     print(f'Converted {len(state_dict)} tensors')
     if args.config:
-        register_all_modules()
-        model = MODELS.build(Config.fromfile(args.config).model)
-        if args.encoder_only:
-            model = getattr(model, 'backbone', getattr(model, 'encoder',
-                                                       model))
-        result = load_converted(model, state_dict, strict=False)
-        print(f'Missing keys ({len(result.missing_keys)}): '
-              f'{result.missing_keys}')
-        print(f'Unexpected keys ({len(result.unexpected_keys)}): '
-              f'{result.unexpected_keys}')
-    torch.save(
-        {
-            'state_dict': state_dict,
-            'meta': dict(
-                converted_from=args.src, converter='multimae2mmmultimae')
-        }, args.dst)
+        print(key_report(load_into_config_model(state_dict, args.config,
+                                                args.encoder_only)))
+    save_converted(state_dict, args.dst, args.src, 'multimae2mmmultimae')
     print(f'Saved to {args.dst}')
 
 

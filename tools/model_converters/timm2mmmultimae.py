@@ -7,13 +7,9 @@ Example:
 """
 import argparse
 
-import torch
-from mmengine.config import Config
-
-from mmmultimae.models.converters import load_converted, timm_to_multivit
-from mmmultimae.registry import MODELS
-from mmmultimae.utils import (register_all_modules,
-                              torch_load_trusting_mmengine)
+from mmmultimae.models.converters import (key_report, load_into_config_model,
+                                          save_converted, timm_to_multivit)
+from mmmultimae.utils import torch_load_trusting_mmengine
 
 
 def parse_args() -> argparse.Namespace:
@@ -42,19 +38,9 @@ def main() -> None:
     state_dict = timm_to_multivit(checkpoint, args.grid, args.modality)
     print(f'Converted {len(state_dict)} tensors')
     if args.config:
-        register_all_modules()
-        model = MODELS.build(Config.fromfile(args.config).model)
-        model = getattr(model, 'backbone', getattr(model, 'encoder', model))
-        result = load_converted(model, state_dict, strict=False)
-        print(f'Missing keys ({len(result.missing_keys)}): '
-              f'{result.missing_keys}')
-        print(f'Unexpected keys ({len(result.unexpected_keys)}): '
-              f'{result.unexpected_keys}')
-    torch.save(
-        {
-            'state_dict': state_dict,
-            'meta': dict(converted_from=args.src, converter='timm2mmmultimae')
-        }, args.dst)
+        print(key_report(load_into_config_model(state_dict, args.config,
+                                                encoder_only=True)))
+    save_converted(state_dict, args.dst, args.src, 'timm2mmmultimae')
     print(f'Saved to {args.dst}')
 
 

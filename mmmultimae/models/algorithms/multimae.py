@@ -13,6 +13,7 @@ from mmmultimae.registry import MASK_SAMPLERS, MODELS
 from ..decoders.spatial_decoder import gather_tokens
 from ..losses.masked_losses import MaskedCrossEntropyLoss
 from ..mask_samplers import masks_to_ids
+from ..utils.autocast import active_autocast_dtype
 from ..utils.patchify import patchify, patchify_labels, unpatchify
 from ..utils.pos_embed import resize_pos_embed
 from ..utils.token_layout import TokenLayout
@@ -284,8 +285,7 @@ class MultiMAE(BaseModel):
         x, layout, masks, ids_keep, ids_restore = self.encode(
             inputs, masks, num_visible)
         device_type = x.device.type
-        amp_dtype = torch.get_autocast_dtype(device_type) \
-            if torch.is_autocast_enabled(device_type) else None
+        amp_dtype = active_autocast_dtype(device_type)
         # one cast for all decoders (autocast would cast x in each of them)
         x_amp = x if amp_dtype is None else x.to(amp_dtype)
         preds = {}

@@ -1,17 +1,16 @@
 # Copyright (c) mmmultimae contributors. All rights reserved.
 """MultiViT: the multi-modal ViT encoder of MultiMAE."""
-from functools import partial
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
 from mmengine.model import BaseModule
 from timm.layers import trunc_normal_
-from timm.models.vision_transformer import Block
 from torch import Tensor
 
 from mmmultimae.registry import MODELS
-from ..utils.blocks import RecomputedGeluMlp, init_linear_and_norm_weights
+from ..utils.blocks import (build_vit_blocks, init_linear_and_norm_weights,
+                            norm_layer)
 from ..utils.token_layout import TokenLayout
 
 ModalityInputs = Dict[str, Tensor]
@@ -124,25 +123,9 @@ class MultiViT(BaseModule):
 
         self.global_tokens = nn.Parameter(
             torch.zeros(1, num_global_tokens, embed_dims))
-        # linspace(0, drop_path_rate, L) in Python: also works when the
-        # encoder is built on the meta device.
-        dpr = [
-            drop_path_rate * i / max(num_layers - 1, 1)
-            for i in range(num_layers)
-        ]
-        norm_layer = partial(nn.LayerNorm, eps=1e-6)
-        self.blocks = nn.ModuleList([
-            Block(
-                embed_dims,
-                num_heads,
-                mlp_ratio,
-                qkv_bias=qkv_bias,
-                proj_drop=drop_rate,
-                attn_drop=attn_drop_rate,
-                drop_path=dpr[i],
-                norm_layer=norm_layer,
-                mlp_layer=RecomputedGeluMlp) for i in range(num_layers)
-        ])
+        self.blocks = build_vit_blocks(embed_dims, num_layers, num_heads,
+                                       mlp_ratio, qkv_bias, drop_rate,
+                                       attn_drop_rate, drop_path_rate)
         self.final_norm = final_norm
         if final_norm:
             self.norm = norm_layer(embed_dims)

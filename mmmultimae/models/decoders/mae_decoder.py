@@ -10,9 +10,10 @@ blocks x 16 heads, MAE-D2 256-d x 2 blocks.
 from typing import Optional, Tuple, Union
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from mmmultimae.registry import MODELS
+from ..utils.blocks import norm_layer
 from ..utils.pos_embed import resize_pos_embed
 from ..utils.token_layout import TokenLayout
 from .spatial_decoder import (PatchDecoderBase, _check_decoder_inputs,
@@ -69,7 +70,7 @@ class MAEDecoder(PatchDecoderBase):
                          num_layers, num_heads, mlp_ratio, qkv_bias,
                          patch_size, stride_level, image_size,
                          query_modality, drop_path_rate, init_cfg)
-        self.norm = nn.LayerNorm(embed_dims, eps=1e-6)
+        self.norm = norm_layer(embed_dims)
         self._official_init()
 
     def query_grid(self, layout: TokenLayout) -> Tuple[int, int]:

@@ -1,17 +1,16 @@
 # Copyright (c) mmmultimae contributors. All rights reserved.
 """MultiMAE's cross-attention decoder for spatial outputs."""
-from functools import partial
 from typing import Optional, Sequence, Tuple, Union
 
 import torch
 from mmengine.model import BaseModule
 from timm.layers import trunc_normal_
-from timm.models.vision_transformer import Block
 from torch import Tensor, nn
 
 from mmmultimae.registry import MODELS
 from ..utils.blocks import (CrossAttention, RecomputedGeluMlp,
-                            init_linear_and_norm_weights)
+                            build_vit_blocks, init_linear_and_norm_weights,
+                            norm_layer)
 from ..utils.pos_embed import (build_2d_sincos_pos_embed, resize_pos_embed,
                                to_2tuple_int)
 from ..utils.token_layout import TokenLayout
@@ -143,18 +142,13 @@ class PatchDecoderBase(BaseModule):
         self.pos_embed = nn.Parameter(
             build_2d_sincos_pos_embed(self.grid, embed_dims),
             requires_grad=False)
-        dpr = torch.linspace(0, drop_path_rate, num_layers).tolist()
-        self.blocks = nn.ModuleList([
-            Block(
-                embed_dims,
-                num_heads,
-                mlp_ratio,
-                qkv_bias=qkv_bias,
-                drop_path=dpr[i],
-                norm_layer=partial(nn.LayerNorm, eps=1e-6),
-                mlp_layer=RecomputedGeluMlp)
-            for i in range(num_layers)
-        ])
+        self.blocks = build_vit_blocks(
+            embed_dims,
+            num_layers,
+            num_heads,
+            mlp_ratio,
+            qkv_bias,
+            drop_path_rate=drop_path_rate)
         self.head = nn.Linear(
             embed_dims, out_channels * self.patch_size[0] * self.patch_size[1])
 
@@ -251,7 +245,6 @@ class SpatialDecoder(PatchDecoderBase):
             name: nn.Parameter(torch.zeros(1, 1, embed_dims))
             for name in context_modalities
         })
-        norm_layer = partial(nn.LayerNorm, eps=1e-6)
         self.cross_attn = CrossAttention(
             embed_dims, num_heads, qkv_bias=qkv_bias)
         self.query_norm = norm_layer(embed_dims)

@@ -9,13 +9,17 @@ its activation in the backward pass instead of keeping it
 (:class:`RecomputedGeluMlp`).
 """
 import math
+from functools import partial
 from typing import Optional, Tuple
 
 import torch
 import torch.nn.functional as F
 from timm.layers import Mlp
+from timm.models.vision_transformer import Block
 from torch import Tensor, nn
 from torch.utils.flop_counter import register_flop_formula
+
+from .autocast import active_autocast_dtype
 
 
 class CrossAttention(nn.Module):
@@ -146,8 +150,8 @@ def gelu_linear(h: Tensor, weight: Tensor,
         Tensor: ``(..., C_out)``.
     """
     device_type = h.device.type
-    if torch.is_autocast_enabled(device_type):
-        dtype = torch.get_autocast_dtype(device_type)
+    dtype = active_autocast_dtype(device_type)
+    if dtype is not None:
         h, weight = h.to(dtype), weight.to(dtype)
         bias = None if bias is None else bias.to(dtype)
     with torch.autocast(device_type, enabled=False):
@@ -186,6 +190,58 @@ class RecomputedGeluMlp(Mlp):
             return super().forward(x)
         h = self.fc1(x)
         return self.drop2(gelu_linear(h, self.fc2.weight, self.fc2.bias))
+
+
+#: LayerNorm of every MultiMAE transformer part (official eps).
+norm_layer = partial(nn.LayerNorm, eps=1e-6)
+
+
+def build_vit_blocks(embed_dims: int,
+                     num_layers: int,
+                     num_heads: int,
+                     mlp_ratio: float = 4.,
+                     qkv_bias: bool = True,
+                     drop_rate: float = 0.,
+                     attn_drop_rate: float = 0.,
+                     drop_path_rate: float = 0.) -> nn.ModuleList:
+    """The self-attention blocks of the encoder and the decoders.
+
+    timm ``Block`` s (official parameter names) with :data:`norm_layer`,
+    :class:`RecomputedGeluMlp` and stochastic depth rising linearly from 0
+    to ``drop_path_rate`` over the blocks.
+
+    Args:
+        embed_dims (int): Token width ``C``.
+        num_layers (int): Number of blocks.
+        num_heads (int): Attention heads.
+        mlp_ratio (float): MLP hidden width ratio. Defaults to 4.
+        qkv_bias (bool): Bias of the qkv projection. Defaults to True.
+        drop_rate (float): Dropout after the projections. Defaults to 0.
+        attn_drop_rate (float): Dropout on the attention weights.
+            Defaults to 0.
+        drop_path_rate (float): Stochastic depth of the last block.
+            Defaults to 0.
+
+    Returns:
+        nn.ModuleList: ``num_layers`` blocks mapping ``(B, N, C)`` to
+        ``(B, N, C)``.
+    """
+    # linspace in Python: also works when built on the meta device
+    dpr = [
+        drop_path_rate * i / max(num_layers - 1, 1) for i in range(num_layers)
+    ]
+    return nn.ModuleList([
+        Block(
+            embed_dims,
+            num_heads,
+            mlp_ratio,
+            qkv_bias=qkv_bias,
+            proj_drop=drop_rate,
+            attn_drop=attn_drop_rate,
+            drop_path=rate,
+            norm_layer=norm_layer,
+            mlp_layer=RecomputedGeluMlp) for rate in dpr
+    ])
 
 
 def split_xavier_uniform_(weight: Tensor, num_splits: int) -> Tensor:
