@@ -5,81 +5,30 @@
 # four decoders made smaller, fp32. The dataset is written by
 #   python tools/dataset_converters/make_synthetic_scenes.py \
 #       --out data/synthetic_scenes/train --num-scenes 1600 --image-size 96
-_base_ = ['../_base_/default_runtime.py']
+_base_ = [
+    '../_base_/models/multimae_vit-b-p16.py', '../_base_/default_runtime.py'
+]
 
+# the ViT-B model, made small: 64 px inputs in 8 px patches, 10 classes,
+# 192-d x 6-layer encoder, 128-d x 1-block decoders
+demo_patch = dict(patch_size=8, image_size=64)
+demo_decoder = dict(embed_dims=128, num_layers=1, num_heads=4, **demo_patch)
 model = dict(
-    type='MultiMAE',
-    data_preprocessor=dict(
-        type='MultiModalDataPreprocessor',
-        rgb=dict(mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375]),
-        depth=dict(standardize=True, trim=0.1),
-        semseg=dict(num_classes=10)),
+    data_preprocessor=dict(semseg=dict(num_classes=10)),
     encoder=dict(
-        type='MultiViT',
         adapters=dict(
-            rgb=dict(
-                type='PatchInputAdapter',
-                in_channels=3,
-                patch_size=8,
-                image_size=64),
-            depth=dict(
-                type='PatchInputAdapter',
-                in_channels=1,
-                patch_size=8,
-                image_size=64),
-            semseg=dict(
-                type='SemSegInputAdapter',
-                num_classes=10,
-                patch_size=8,
-                stride_level=4,
-                class_embed_dims=32,
-                image_size=64)),
+            rgb=demo_patch,
+            depth=demo_patch,
+            semseg=dict(num_classes=10, class_embed_dims=32, **demo_patch)),
         embed_dims=192,
         num_layers=6,
-        num_heads=3,
-        num_global_tokens=1),
+        num_heads=3),
     decoders=dict(
-        rgb=dict(
-            type='SpatialDecoder',
-            out_channels=3,
-            embed_dims=128,
-            num_layers=1,
-            num_heads=4,
-            patch_size=8,
-            image_size=64),
-        norm_rgb=dict(
-            type='SpatialDecoder',
-            out_channels=3,
-            query_modality='rgb',
-            embed_dims=128,
-            num_layers=1,
-            num_heads=4,
-            patch_size=8,
-            image_size=64),
-        depth=dict(
-            type='SpatialDecoder',
-            out_channels=1,
-            embed_dims=128,
-            num_layers=1,
-            num_heads=4,
-            patch_size=8,
-            image_size=64),
-        semseg=dict(
-            type='SpatialDecoder',
-            out_channels=10,
-            stride_level=4,
-            embed_dims=128,
-            num_layers=1,
-            num_heads=4,
-            patch_size=8,
-            image_size=64)),
-    losses=dict(
-        rgb=dict(type='MaskedMSELoss'),
-        norm_rgb=dict(type='MaskedMSELoss', norm_target=True),
-        depth=dict(type='MaskedL1Loss'),
-        semseg=dict(type='MaskedCrossEntropyLoss')),
-    targets=dict(norm_rgb='rgb'),
-    mask_sampler=dict(type='DirichletMaskSampler', num_visible=32, alpha=1.0))
+        rgb=demo_decoder,
+        norm_rgb=demo_decoder,
+        depth=demo_decoder,
+        semseg=dict(out_channels=10, **demo_decoder)),
+    mask_sampler=dict(num_visible=32))
 
 # names and colours of the renderer's classes (for the figures)
 metainfo = dict(
