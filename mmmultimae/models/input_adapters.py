@@ -77,7 +77,6 @@ class _GridAdapter(BaseModule):
                              f'>= 1, got {patch_size} and {stride_level}')
         self.embed_dims = embed_dims
         self.stride_level = stride_level
-        self.patch_size_full = patch_size
         # Patch size on the (possibly downsampled) input, as official.
         self.patch_size = max(1, patch_size // stride_level)
         self.image_size = to_2tuple_int(image_size, 'image_size')
