@@ -5,14 +5,17 @@ Being children of mmseg's registries, configs using ``default_scope =
 'mmmultimae'`` resolve mmseg modules (``UPerHead``, ``IoUMetric``,
 ``PackSegInputs``...) without scope prefixes, and mmengine's modules too.
 
-Import discipline: ``import mmmultimae`` must work with ``mmcv-lite`` (no
-compiled ops), so nothing here imports ``mmseg.models``. mmengine's
+Import discipline: pre-training must work with ``mmcv-lite`` (no compiled
+ops), so nothing it imports pulls in ``mmseg.models``. mmengine's
 ``Registry.get`` imports the ``locations`` of the registry it is called on but
-walks the parents without importing theirs; :class:`LazyParentRegistry`
-imports a parent's locations only when a key is missing locally, i.e. only
-when a config really asks for an mmseg module.
+walks the parents without importing theirs. :class:`LazyParentRegistry`
+imports, only when a key is missing, first our own transfer modules that are
+built on ``mmseg.models`` (``lazy_locations``: decode heads, segmentors,
+classifiers), then the parents' locations, i.e. only when a config really asks
+for such a module.
 """
-from typing import Optional, Type
+import importlib
+from typing import List, Optional, Type
 
 from mmengine.registry import Registry
 from mmseg.registry import DATA_SAMPLERS as MMSEG_DATA_SAMPLERS
@@ -38,14 +41,28 @@ from mmseg.registry import WEIGHT_INITIALIZERS as MMSEG_WEIGHT_INITIALIZERS
 
 
 class LazyParentRegistry(Registry):
-    """A registry that imports its ancestors' locations on a lookup miss.
+    """A registry that imports more modules on a lookup miss.
 
     A plain child registry finds a parent's module only if that module was
-    already imported. Here a miss imports each ancestor's ``locations`` (for
-    mmseg's model registry, ``mmseg.models``, which needs compiled mmcv ops)
-    and looks again, so pre-training never pays for, nor needs, those
-    imports.
+    already imported. Here a miss imports ``lazy_locations`` and each
+    ancestor's ``locations`` (for mmseg's model registry, ``mmseg.models``,
+    which needs compiled mmcv ops) and looks again, so pre-training never
+    pays for, nor needs, those imports.
+
+    Args:
+        lazy_locations (list[str]): Modules imported on the first miss.
+        Other arguments: see :class:`mmengine.registry.Registry`.
     """
+
+    def __init__(self, *args, lazy_locations: List[str] = (), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.lazy_locations = list(lazy_locations)
+
+    def import_lazy_locations(self) -> None:
+        """Import ``lazy_locations`` (once; registration is idempotent)."""
+        for location in self.lazy_locations:
+            importlib.import_module(location)
+        self.lazy_locations = []
 
     def get(self, key: str) -> Optional[Type]:
         obj = super().get(key)
@@ -54,8 +71,9 @@ class LazyParentRegistry(Registry):
         scope, _ = self.split_scope_key(key)
         if scope is not None and scope != self.scope:
             return obj
+        imported_any = bool(self.lazy_locations)
+        self.import_lazy_locations()
         parent = self.parent
-        imported_any = False
         while parent is not None:
             if not parent._imported and parent._locations:
                 parent.import_from_location()
@@ -64,13 +82,21 @@ class LazyParentRegistry(Registry):
         return super().get(key) if imported_any else obj
 
 
-def _child(name: str, parent: Registry,
-           location: Optional[str] = None) -> LazyParentRegistry:
+def _child(name: str,
+           parent: Registry,
+           location: Optional[str] = None,
+           lazy_locations: List[str] = ()) -> LazyParentRegistry:
     return LazyParentRegistry(
         name,
         parent=parent,
         scope='mmmultimae',
-        locations=[location] if location else [])
+        locations=[location] if location else [],
+        lazy_locations=lazy_locations)
+
+
+#: Our modules built on ``mmseg.models`` (compiled mmcv ops), imported when a
+#: model name is not found among the pre-training ones.
+TRANSFER_MODEL_LOCATIONS: List[str] = []
 
 
 # manage all kinds of runners like `EpochBasedRunner` and `IterBasedRunner`
@@ -83,14 +109,13 @@ DATA_SAMPLERS = _child('data sampler', MMSEG_DATA_SAMPLERS,
                        'mmmultimae.datasets')
 TRANSFORMS = _child('transform', MMSEG_TRANSFORMS, 'mmmultimae.datasets')
 
-MODELS = _child('model', MMSEG_MODELS, 'mmmultimae.models')
+MODELS = _child('model', MMSEG_MODELS, 'mmmultimae.models',
+                TRANSFER_MODEL_LOCATIONS)
 MODEL_WRAPPERS = _child('model_wrapper', MMSEG_MODEL_WRAPPERS,
                         'mmmultimae.models')
 WEIGHT_INITIALIZERS = _child('weight initializer', MMSEG_WEIGHT_INITIALIZERS,
                              'mmmultimae.models')
-#: Token mask samplers of masked modelling (Dirichlet, uniform...).
-MASK_SAMPLERS = LazyParentRegistry(
-    'mask sampler', scope='mmmultimae', locations=['mmmultimae.models'])
+# token mask samplers of masked modelling (Dirichlet, uniform...)
 TASK_UTILS = _child('task util', MMSEG_TASK_UTILS, 'mmmultimae.models')
 
 OPTIMIZERS = _child('optimizer', MMSEG_OPTIMIZERS, 'mmmultimae.engine')
@@ -115,7 +140,7 @@ LOG_PROCESSORS = _child('log_processor', MMSEG_LOG_PROCESSORS,
 __all__ = [
     'LazyParentRegistry', 'RUNNERS', 'LOOPS', 'HOOKS',
     'DATASETS', 'DATA_SAMPLERS', 'TRANSFORMS', 'MODELS', 'MODEL_WRAPPERS',
-    'WEIGHT_INITIALIZERS', 'MASK_SAMPLERS', 'TASK_UTILS', 'OPTIMIZERS',
+    'WEIGHT_INITIALIZERS', 'TASK_UTILS', 'OPTIMIZERS',
     'OPTIM_WRAPPERS', 'OPTIM_WRAPPER_CONSTRUCTORS', 'PARAM_SCHEDULERS',
     'METRICS', 'EVALUATOR', 'VISUALIZERS', 'VISBACKENDS', 'LOG_PROCESSORS'
 ]

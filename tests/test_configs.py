@@ -41,6 +41,23 @@ def test_config_folder_has_every_variant():
         assert name in readme, f'{name} is not in configs/multimae/README.md'
 
 
+def inheritance_depth(path: str) -> int:
+    """Levels of ``_base_`` files below a config (0: none)."""
+    bases = Config._get_base_files(path)
+    return max((1 + inheritance_depth(
+        osp.normpath(osp.join(osp.dirname(path), base))) for base in bases),
+               default=0)
+
+
+@pytest.mark.parametrize(
+    'path',
+    sorted(glob.glob(osp.join(ROOT, 'configs', '**', '*.py'),
+                     recursive=True)),
+    ids=lambda p: osp.relpath(p, osp.join(ROOT, 'configs')))
+def test_at_most_three_levels_of_inheritance(path):
+    assert inheritance_depth(path) <= 3
+
+
 @pytest.mark.parametrize('path', CONFIGS, ids=osp.basename)
 def test_config_builds(path):
     register_all_modules()
@@ -56,8 +73,10 @@ def test_config_builds(path):
     dataset = cfg.train_dataloader.dataset
     assert tuple(dataset.modalities) == tuple(model.input_modalities)
     assert cfg.train_dataloader.collate_fn.type == 'pseudo_collate'
-    # the schedule ends where the loop ends
-    end = max(s['end'] for s in cfg.param_scheduler)
+    # the schedule ends where the loop ends (mmengine ends a scheduler
+    # without ``end`` at max_epochs)
+    end = max(
+        s.get('end', cfg.train_cfg.max_epochs) for s in cfg.param_scheduler)
     assert end == cfg.train_cfg.max_epochs
     # every config stops on a non-finite loss and reseeds per step
     hooks = [h['type'] for h in cfg.custom_hooks]
@@ -68,8 +87,10 @@ def _schedule(cfg: Config, epochs: int) -> None:
     warmup, cosine = cfg.param_scheduler
     assert warmup.type == 'LinearLR' and cosine.type == 'CosineAnnealingLR'
     assert warmup.begin == 0 and warmup.end == 40
-    assert cosine.begin == 40 and cosine.end == epochs
-    assert cosine.T_max == epochs - 40 and cosine.eta_min == 0
+    # no end / T_max: mmengine ends the cosine at max_epochs, so
+    # T_max = max_epochs - 40
+    assert cosine.begin == 40 and 'end' not in cosine
+    assert 'T_max' not in cosine and cosine.eta_min == 0
     for s in (warmup, cosine):
         assert s.by_epoch and s.convert_to_iter_based
     assert cfg.train_cfg == dict(type='EpochBasedTrainLoop', max_epochs=epochs)
@@ -91,23 +112,25 @@ def test_main_config_matches_paper_table1():
     assert type(sampler).__name__ == 'DirichletMaskSampler'
     assert sampler.num_visible == 98 and sampler.alpha == [1.0]
     # four 256-d x 2-block x 8-head decoders, semseg at 1/4 res in fp32
-    assert list(model.decoders) == ['rgb', 'norm_rgb', 'depth', 'semseg']
-    for name, dec in model.decoders.items():
+    assert list(model.heads) == ['rgb', 'norm_rgb', 'depth', 'semseg']
+    for name, head in model.heads.items():
+        dec = head.decoder
         assert type(dec).__name__ == 'SpatialDecoder'
         assert dec.embed_dims == 256 and len(dec.blocks) == 2
         assert dec.blocks[0].attn.num_heads == 8
-    assert model.decoders['semseg'].patch_size == (4, 4)
-    assert model.decoders['norm_rgb'].query_modality == 'rgb'
-    assert model.targets['norm_rgb'] == 'rgb'
-    assert model.fp32_decoders == {'semseg'}
-    losses = {k: type(v).__name__ for k, v in model.losses.items()}
+    assert model.heads['semseg'].patch_size == (4, 4)
+    assert model.heads['norm_rgb'].decoder.query_modality == 'rgb'
+    assert model.heads['norm_rgb'].target == 'rgb'
+    assert [n for n, h in model.heads.items() if h.fp32_under_fp16] == \
+        ['semseg']
+    losses = {k: type(h.loss_module).__name__ for k, h in model.heads.items()}
     assert losses == dict(
         rgb='MaskedMSELoss',
         norm_rgb='MaskedMSELoss',
         depth='MaskedL1Loss',
         semseg='MaskedCrossEntropyLoss')
-    assert model.losses['norm_rgb'].norm_target
-    assert not model.losses['rgb'].norm_target
+    assert model.heads['norm_rgb'].norm_target
+    assert not model.heads['rgb'].norm_target
     # AdamW, lr = 1e-4 x 2048 / 256, betas (0.9, 0.95), wd 0.05, bf16
     opt = cfg.optim_wrapper
     assert opt.type == 'MixedPrecisionOptimWrapper'
@@ -149,8 +172,9 @@ def test_400e_and_table6_variants():
         assert model.mask_sampler.alpha == expected
         assert model.mask_sampler.num_visible == 98
         # Table 6 models have no per-patch standardised rgb decoder
-        assert list(model.decoders) == ['rgb', 'depth', 'semseg']
-        assert model.targets == dict(rgb='rgb', depth='depth', semseg='semseg')
+        assert list(model.heads) == ['rgb', 'depth', 'semseg']
+        assert {n: h.target for n, h in model.heads.items()} == dict(
+            rgb='rgb', depth='depth', semseg='semseg')
     assert MODELS.build(
         load(f'{stem}_alpha-inf.py').model).mask_sampler.equal_split
 
@@ -163,7 +187,7 @@ def test_table7_modality_variants(modalities):
     cfg = load(name)
     model = MODELS.build(cfg.model)
     assert list(model.encoder.adapters) == list(modalities)
-    assert set(model.decoders) == set(modalities) | {'norm_rgb'}
+    assert set(model.heads) == set(modalities) | {'norm_rgb'}
     assert model.mask_sampler.num_visible == 98
     loads = [
         t for t in cfg.train_dataloader.dataset.pipeline
@@ -182,11 +206,11 @@ def test_mae_baselines(variant, dims, layers, heads):
     assert list(model.encoder.adapters) == ['rgb']
     assert type(model.mask_sampler).__name__ == 'UniformMaskSampler'
     assert model.mask_sampler.num_visible == 49
-    dec = model.decoders['rgb']
+    dec = model.heads['rgb'].decoder
     assert type(dec).__name__ == 'MAEDecoder'
     assert (dec.embed_dims, len(dec.blocks)) == (dims, layers)
     assert dec.blocks[0].attn.num_heads == heads
-    assert model.losses['rgb'].norm_target
+    assert model.heads['rgb'].norm_target
     # MAE recipe: 4096 images, lr 1.5e-4 x 16, no decay on norms/biases
     assert cfg.train_dataloader.batch_size == 512
     assert math.isclose(cfg.optim_wrapper.optimizer.lr, 1.5e-4 * 16)
@@ -200,7 +224,7 @@ def test_mae_baselines(variant, dims, layers, heads):
     assert decays['encoder.blocks.0.attn.qkv.bias'] == 0
     assert decays['encoder.blocks.0.norm1.weight'] == 0
     assert decays['encoder.global_tokens'] == 0
-    assert decays['decoders.rgb.mask_token'] == 0
+    assert decays['heads.rgb.decoder.mask_token'] == 0
     _schedule(cfg, 1600)
 
 
@@ -214,7 +238,7 @@ def test_mask_token_and_large_variants():
     enc = large.model.encoder
     assert (enc.embed_dims, enc.num_layers, enc.num_heads) == (1024, 24, 16)
     model = MODELS.build(large.model)
-    assert model.decoders['rgb'].context_proj.in_features == 1024
+    assert model.heads['rgb'].decoder.context_proj.in_features == 1024
 
 
 def test_demo_config_trains_one_step_on_cpu():

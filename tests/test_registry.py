@@ -1,11 +1,11 @@
 # Copyright (c) mmmultimae contributors. All rights reserved.
 """Registry resolution under the mmmultimae scope."""
 import pytest
-from mmengine.registry import DefaultScope
 from mmengine.registry import MODELS as ROOT_MODELS
+from mmengine.registry import DefaultScope
 
-from mmmultimae.registry import (DATASETS, EVALUATOR, HOOKS, MASK_SAMPLERS,
-                                 METRICS, MODELS, OPTIM_WRAPPERS, TRANSFORMS,
+from mmmultimae.registry import (DATASETS, EVALUATOR, HOOKS, METRICS, MODELS,
+                                 OPTIM_WRAPPERS, TASK_UTILS, TRANSFORMS,
                                  VISUALIZERS)
 from mmmultimae.utils import register_all_modules
 
@@ -19,15 +19,14 @@ def scope():
 
 def test_registries_are_children_of_mmseg():
     for registry in (MODELS, DATASETS, TRANSFORMS, METRICS, EVALUATOR, HOOKS,
-                     OPTIM_WRAPPERS, VISUALIZERS):
+                     OPTIM_WRAPPERS, VISUALIZERS, TASK_UTILS):
         assert registry.scope == 'mmmultimae'
         assert registry.parent.scope == 'mmseg'
-    assert MASK_SAMPLERS.scope == 'mmmultimae'
 
 
 def test_our_modules_build_by_name():
-    sampler = MASK_SAMPLERS.build(dict(type='DirichletMaskSampler',
-                                       num_visible=8))
+    sampler = TASK_UTILS.build(
+        dict(type='DirichletMaskSampler', num_visible=8))
     assert type(sampler).__name__ == 'DirichletMaskSampler'
     adapter = MODELS.build(
         dict(type='PatchInputAdapter', in_channels=1, embed_dims=32,

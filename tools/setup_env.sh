@@ -30,7 +30,7 @@ DEPS=(
   "timm>=1.0,<2" "einops>=0.8"
   "opencv-python-headless>=4.10,<5"
   "setuptools>=77,<81"                # torch needs >=77; mmengine imports pkg_resources (<81)
-  "scipy" "matplotlib" "prettytable" "tensorboard"
+  "scipy" "h5py" "matplotlib" "prettytable" "tensorboard"
   "pytest>=8" "pytest-timeout"
 )
 

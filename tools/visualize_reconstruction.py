@@ -32,19 +32,17 @@ Example::
 import argparse
 import os
 import os.path as osp
-from typing import Dict, List, Sequence
+from typing import Dict, List, Sequence, Union
 
 import numpy as np
 import torch
 from mmengine.config import Config, DictAction
 from PIL import Image
 
-from mmmultimae.visualization import (TileRenderer, build_eval_dataset,
-                                      find_samples, init_pretrain_model,
-                                      load_batch, make_grid, masks_from_spec,
-                                      parse_mask_spec, predict, preprocess,
-                                      sample_masks, stack_vertically,
-                                      token_layout)
+from mmmultimae.apis import (TileRenderer, build_eval_dataset, find_samples,
+                             init_pretrain_model, load_batch, masks_from_spec,
+                             predict, preprocess, sample_masks)
+from mmmultimae.visualization import make_grid, stack_vertically
 
 LAYOUTS = ('visible-sweep', 'random-masks', 'custom')
 
@@ -104,6 +102,39 @@ def parse_args(argv=None) -> argparse.Namespace:
         action=DictAction,
         help='override config settings, key=value')
     return parser.parse_args(argv)
+
+
+def parse_mask_spec(spec: Sequence[str]) -> Dict[str, Union[str, int]]:
+    """Parse ``['rgb=visible', 'depth=masked', 'semseg=16']`` (entries may
+    also be comma-separated).
+
+    Values: ``visible`` (all tokens), ``masked`` (none) or an integer (that
+    many random visible tokens).
+
+    Returns:
+        dict[str, str | int]: Modality -> ``'visible'``, ``'masked'`` or
+        a count.
+    """
+    out: Dict[str, Union[str, int]] = {}
+    for item in spec:
+        for part in item.split(','):
+            part = part.strip()
+            if not part:
+                continue
+            name, sep, value = part.partition('=')
+            if not sep or not name:
+                raise ValueError(f'mask spec entries are MODALITY=VALUE, got '
+                                 f'{part!r}')
+            value = value.strip()
+            if value in ('visible', 'masked'):
+                out[name.strip()] = value
+            elif value.isdigit():
+                out[name.strip()] = int(value)
+            else:
+                raise ValueError(f'mask spec value of {name!r} must be '
+                                 f"'visible', 'masked' or a number of "
+                                 f'visible tokens, got {value!r}')
+    return out
 
 
 def default_sweep(budget: int, total: int) -> List[int]:
@@ -202,9 +233,8 @@ def main(argv=None) -> List[str]:
     sweep_counts = None
     if 'visible-sweep' in args.layout:
         inputs = preprocess(model, load_batch(dataset, indices[:1]))['inputs']
-        total = token_layout(model, inputs).total_tokens
-        budget = getattr(model.mask_sampler, 'num_visible', total // 6)
-        sweep_counts = args.visible or default_sweep(budget, total)
+        total = model.token_layout(inputs).total_tokens
+        sweep_counts = args.visible or default_sweep(model.num_visible, total)
         bad = [c for c in sweep_counts if not 0 <= c <= total]
         if bad:
             raise SystemExit(f'--visible {bad}: the model has {total} input '

@@ -7,13 +7,9 @@ env_cfg = dict(
     dist_cfg=dict(backend='nccl'),
 )
 
-default_hooks = dict(
-    timer=dict(type='IterTimerHook'),
-    logger=dict(type='LoggerHook', interval=50),
-    param_scheduler=dict(type='ParamSchedulerHook'),
-    checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=3),
-    sampler_seed=dict(type='DistSamplerSeedHook'),
-)
+# default_hooks: mmengine's defaults (timer, logger, param scheduler,
+# checkpoint, sampler seed); each schedule sets the logger and checkpoint
+# intervals it needs (mmseg's convention: hooks live with the schedule).
 
 vis_backends = [dict(type='LocalVisBackend')]
 # W&B / TensorBoard: add dict(type='WandbVisBackend', init_kwargs=...) or

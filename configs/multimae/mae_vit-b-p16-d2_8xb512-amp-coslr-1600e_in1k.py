@@ -3,4 +3,5 @@
 _base_ = ['./mae_vit-b-p16-d8_8xb512-amp-coslr-1600e_in1k.py']
 
 model = dict(
-    decoders=dict(rgb=dict(embed_dims=256, num_layers=2, num_heads=8)))
+    heads=dict(
+        rgb=dict(decoder=dict(embed_dims=256, num_layers=2, num_heads=8))))

@@ -28,16 +28,19 @@ model = dict(
         num_layers=12,
         num_heads=12,
         num_global_tokens=1),
-    decoders=dict(
+    heads=dict(
         rgb=dict(
-            type='MAEDecoder',
-            out_channels=3,
-            embed_dims=512,
-            num_layers=8,
-            num_heads=16,
-            patch_size=16,
-            image_size=224)),
-    losses=dict(rgb=dict(type='MaskedMSELoss', norm_target=True)),
+            type='PixelReconstructionHead',
+            norm_target=True,
+            decoder=dict(
+                type='MAEDecoder',
+                out_channels=3,
+                embed_dims=512,
+                num_layers=8,
+                num_heads=16,
+                patch_size=16,
+                image_size=224),
+            loss=dict(type='MaskedMSELoss'))),
     mask_sampler=dict(type='UniformMaskSampler', num_visible=49))
 
 train_pipeline = [
@@ -75,21 +78,9 @@ param_scheduler = [
         convert_to_iter_based=True),
     dict(
         type='CosineAnnealingLR',
-        T_max=1600 - 40,
         eta_min=0.,
         by_epoch=True,
         begin=40,
-        end=1600,
         convert_to_iter_based=True),
 ]
 auto_scale_lr = dict(base_batch_size=4096, enable=False)
-
-default_hooks = dict(
-    checkpoint=dict(
-        type='CheckpointHook', interval=20, max_keep_ckpts=3, save_last=True))
-custom_hooks = [
-    dict(type='StepSeedHook'),
-    dict(type='CheckFiniteLossHook'),
-    dict(type='ReconstructionVisualizationHook', interval=2500),
-]
-randomness = dict(seed=0, diff_rank_seed=True)

@@ -4,16 +4,4 @@ _base_ = [
     './multimae_vit-b-p16_8xb256-amp-coslr-400e_in1k-rgb-depth-semseg.py'
 ]
 
-model = dict(
-    decoders=dict(
-        _delete_=True,
-        rgb=_base_.model.decoders.rgb,
-        depth=_base_.model.decoders.depth,
-        semseg=_base_.model.decoders.semseg),
-    losses=dict(
-        _delete_=True,
-        rgb=_base_.model.losses.rgb,
-        depth=_base_.model.losses.depth,
-        semseg=_base_.model.losses.semseg),
-    targets=dict(_delete_=True),
-    mask_sampler=dict(alpha=1.0))
+model = dict(heads=dict(norm_rgb=None), mask_sampler=dict(alpha=1.0))

@@ -6,22 +6,7 @@ _base_ = [
 ]
 
 model = dict(
-    encoder=dict(
-        adapters=dict(
-            _delete_=True,
-            rgb=_base_.model.encoder.adapters.rgb,
-            depth=_base_.model.encoder.adapters.depth)),
-    decoders=dict(
-        _delete_=True,
-        rgb=_base_.model.decoders.rgb,
-        norm_rgb=_base_.model.decoders.norm_rgb,
-        depth=_base_.model.decoders.depth),
-    losses=dict(
-        _delete_=True,
-        rgb=_base_.model.losses.rgb,
-        norm_rgb=_base_.model.losses.norm_rgb,
-        depth=_base_.model.losses.depth),
-    fp32_decoders=[])
+    encoder=dict(adapters=dict(semseg=None)), heads=dict(semseg=None))
 
 train_pipeline = [
     dict(type='LoadMultiModalImages', modalities=('rgb', 'depth')),

@@ -6,21 +6,7 @@ _base_ = [
 ]
 
 model = dict(
-    encoder=dict(
-        adapters=dict(
-            _delete_=True,
-            rgb=_base_.model.encoder.adapters.rgb,
-            semseg=_base_.model.encoder.adapters.semseg)),
-    decoders=dict(
-        _delete_=True,
-        rgb=_base_.model.decoders.rgb,
-        norm_rgb=_base_.model.decoders.norm_rgb,
-        semseg=_base_.model.decoders.semseg),
-    losses=dict(
-        _delete_=True,
-        rgb=_base_.model.losses.rgb,
-        norm_rgb=_base_.model.losses.norm_rgb,
-        semseg=_base_.model.losses.semseg))
+    encoder=dict(adapters=dict(depth=None)), heads=dict(depth=None))
 
 train_pipeline = [
     dict(type='LoadMultiModalImages', modalities=('rgb', 'semseg')),

@@ -23,11 +23,11 @@ model = dict(
         embed_dims=192,
         num_layers=6,
         num_heads=3),
-    decoders=dict(
-        rgb=demo_decoder,
-        norm_rgb=demo_decoder,
-        depth=demo_decoder,
-        semseg=dict(out_channels=10, **demo_decoder)),
+    heads=dict(
+        rgb=dict(decoder=demo_decoder),
+        norm_rgb=dict(decoder=demo_decoder),
+        depth=dict(decoder=demo_decoder),
+        semseg=dict(decoder=dict(out_channels=10, **demo_decoder))),
     mask_sampler=dict(num_visible=32))
 
 # names and colours of the renderer's classes (for the figures)
@@ -117,4 +117,3 @@ custom_hooks = [
     dict(type='ReconstructionVisualizationHook', interval=250, num_samples=2),
 ]
 env_cfg = dict(cudnn_benchmark=False)
-randomness = dict(seed=0, diff_rank_seed=True)

@@ -1,9 +1,8 @@
 # Copyright (c) mmmultimae contributors. All rights reserved.
 from .multimodal_image_folder import MultiModalImageFolder, scan_modality
-from .synthetic_scenes import (CLASSES, PALETTE, SCENE_TYPES, SyntheticScenes,
-                               decode_depth, decode_normals, encode_depth,
-                               encode_normals, render, render_scene,
-                               sample_scene, write_synthetic_dataset)
+from .synthetic import (SyntheticScenes, decode_depth, decode_normals,
+                        encode_depth, encode_normals, render, render_scene,
+                        sample_scene, write_synthetic_dataset)
 from .transforms import (DownsampleLabels, LoadMultiModalImages,
                          MultiModalRandomFlip, MultiModalRandomResizedCrop,
                          PackMultiModalInputs)
@@ -12,7 +11,6 @@ __all__ = [
     'MultiModalImageFolder', 'scan_modality', 'SyntheticScenes',
     'render_scene', 'render', 'sample_scene', 'write_synthetic_dataset',
     'encode_depth', 'decode_depth', 'encode_normals', 'decode_normals',
-    'CLASSES', 'PALETTE', 'SCENE_TYPES', 'LoadMultiModalImages',
-    'MultiModalRandomResizedCrop', 'MultiModalRandomFlip', 'DownsampleLabels',
-    'PackMultiModalInputs'
+    'LoadMultiModalImages', 'MultiModalRandomResizedCrop',
+    'MultiModalRandomFlip', 'DownsampleLabels', 'PackMultiModalInputs'
 ]

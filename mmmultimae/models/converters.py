@@ -85,7 +85,8 @@ def convert_official_multimae(checkpoint: dict,
         encoder_only (bool): Return a bare :class:`MultiViT` state dict (no
             ``encoder.`` prefix); every ``output_adapters.*`` key, including
             fine-tuning heads, is dropped. Defaults to False, which returns
-            a MultiMAE state dict (``encoder.*`` and ``decoders.<name>.*``).
+            a MultiMAE state dict (``encoder.*`` and
+            ``heads.<name>.decoder.*``).
 
     Returns:
         dict[str, Tensor]: The converted state dict (tensors shared with the
@@ -101,7 +102,7 @@ def convert_official_multimae(checkpoint: dict,
             _, name, rest = key.split('.', 2)
             new = _apply_rules(rest, _OFFICIAL_DECODER_RULES)
             if new is not None:
-                new = f'decoders.{name}.{new}'
+                new = f'heads.{name}.decoder.{new}'
         else:
             new = _apply_rules(key, _OFFICIAL_ENCODER_RULES)
             if new is not None and not encoder_only:
@@ -393,59 +394,6 @@ class LoadResult(NamedTuple):
     missing_keys: List[str]
     unexpected_keys: List[str]
     resized_keys: List[str]
-
-
-def key_report(result) -> str:
-    """Two lines listing the missing and unexpected keys of a load.
-
-    Args:
-        result: A :class:`LoadResult` or what ``nn.Module.load_state_dict``
-            returns.
-
-    Returns:
-        str: ``Missing keys (n): [...]`` and ``Unexpected keys (n): [...]``.
-    """
-    return (f'Missing keys ({len(result.missing_keys)}): '
-            f'{result.missing_keys}\n'
-            f'Unexpected keys ({len(result.unexpected_keys)}): '
-            f'{result.unexpected_keys}')
-
-
-def load_into_config_model(state_dict: StateDict, config: str,
-                           encoder_only: bool) -> LoadResult:
-    """Build the model of an mmengine config and load a converted state
-    dict into it without ``strict`` (what the converter tools report).
-
-    Args:
-        state_dict (dict[str, Tensor]): Converted state dict.
-        config (str): Config file path.
-        encoder_only (bool): Load into the model's ``backbone`` (or
-            ``encoder``) instead of the whole model.
-
-    Returns:
-        LoadResult: See :func:`load_converted`.
-    """
-    # imported here: the conversions themselves need only torch
-    from mmengine.config import Config
-
-    from mmmultimae.registry import MODELS
-    from mmmultimae.utils import register_all_modules
-    register_all_modules()
-    model = MODELS.build(Config.fromfile(config).model)
-    if encoder_only:
-        model = getattr(model, 'backbone', getattr(model, 'encoder', model))
-    return load_converted(model, state_dict, strict=False)
-
-
-def save_converted(state_dict: StateDict, dst: str, src: str,
-                   converter: str) -> None:
-    """Save a converted state dict as an mmengine-style checkpoint
-    (``state_dict`` and ``meta``: source file and converter name)."""
-    torch.save(
-        {
-            'state_dict': state_dict,
-            'meta': dict(converted_from=src, converter=converter)
-        }, dst)
 
 
 def load_converted(model: nn.Module,

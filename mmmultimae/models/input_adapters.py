@@ -12,7 +12,7 @@ from torch import Tensor
 
 from mmmultimae.registry import MODELS
 from .utils.patchify import patchify
-from .utils.pos_embed import (build_2d_sincos_pos_embed, resize_pos_embed,
+from .utils.pos_embed import (build_2d_sincos_pos_embed, pos_embed_tokens,
                               to_2tuple_int)
 
 _INTERPOLATE_MODES = ('nearest', 'bilinear', 'bicubic', 'area',
@@ -115,6 +115,13 @@ class _GridAdapter(BaseModule):
                 f'{(height, width)} is not divisible by the patch size {p}')
         return height // p, width // p
 
+    @property
+    def input_size(self) -> Tuple[int, int]:
+        """Spatial size of the input the position table was built for:
+        ``image_size / stride_level``."""
+        h, w = self.pos_embed.shape[-2:]
+        return h * self.patch_size, w * self.patch_size
+
     def _embed_patches(self, patches: Tensor, grid: Tuple[int, int]) -> Tensor:
         """Project patches with ``proj`` and add the resized table.
 
@@ -132,10 +139,14 @@ class _GridAdapter(BaseModule):
         """
         tokens = F.linear(patches, self.proj.weight.flatten(1),
                           self.proj.bias)
-        pos = resize_pos_embed(self.pos_embed, grid, self.interpolate_mode)
         # in the tokens' dtype: under autocast a float32 table would promote
         # all (B, N, D) tokens to float32
-        return tokens + pos.flatten(2).transpose(1, 2).to(tokens.dtype)
+        return tokens + self.pos_tokens(grid).to(tokens.dtype)
+
+    def pos_tokens(self, grid: Tuple[int, int]) -> Tensor:
+        """The position table resized to ``grid``, as ``(1, h*w, D)``
+        tokens (row-major)."""
+        return pos_embed_tokens(self.pos_embed, grid, self.interpolate_mode)
 
 
 @MODELS.register_module()
@@ -185,6 +196,18 @@ class PatchInputAdapter(_GridAdapter):
     def official_init(self) -> None:
         """Official init: xavier-uniform on the flattened conv weight."""
         _xavier_uniform_conv_(self.proj)
+
+    def example_input(
+            self,
+            batch_size: int,
+            generator: Optional[torch.Generator] = None) -> Tensor:
+        """A random input ``(B, C, H, W)`` of :attr:`input_size` (standard
+        normal, as after normalisation), e.g. for benchmarks."""
+        return torch.randn(
+            batch_size,
+            self.in_channels,
+            *self.input_size,
+            generator=generator)
 
     def forward(self, x: Tensor) -> Tensor:
         """Embed a modality.
@@ -299,6 +322,17 @@ class SemSegInputAdapter(_GridAdapter):
                                  f'{int(x.max())}]')
         else:
             torch._assert_async(valid, msg)
+
+    def example_input(
+            self,
+            batch_size: int,
+            generator: Optional[torch.Generator] = None) -> Tensor:
+        """Random class ids ``(B, h4, w4)`` of :attr:`input_size`, e.g. for
+        benchmarks."""
+        return torch.randint(
+            0,
+            self.num_classes, (batch_size, *self.input_size),
+            generator=generator)
 
     def forward(self, x: Tensor) -> Tensor:
         """Embed a label map.

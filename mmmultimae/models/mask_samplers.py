@@ -1,8 +1,9 @@
 # Copyright (c) mmmultimae contributors. All rights reserved.
 """Token mask samplers of masked multi-modal modelling.
 
-A sampler is called as ``sampler(layout, batch_size, device, generator)`` and
-returns ``{modality: BoolTensor (B, N_m)}`` with **True = masked**. Sampling is
+A sampler is called as ``sampler(layout, batch_size, device, generator,
+num_visible)`` and returns ``{modality: BoolTensor (B, N_m)}`` with
+**True = masked**. Sampling is
 vectorised over the batch and stays on ``device``: random keys per token,
 per-sample budgets, and ranks from ``argsort``; no host synchronisation and
 no Python loop over samples.
@@ -13,7 +14,7 @@ from typing import Dict, Optional, Sequence, Tuple, Union
 import torch
 from torch import Tensor
 
-from mmmultimae.registry import MASK_SAMPLERS
+from mmmultimae.registry import TASK_UTILS
 from .utils.token_layout import TokenLayout
 
 
@@ -77,8 +78,70 @@ def _exact_budget_mask(visible: Tensor, num_visible: int,
     return mask.scatter(1, order[:, :num_visible], False)
 
 
-@MASK_SAMPLERS.register_module()
-class UniformMaskSampler:
+class BaseMaskSampler:
+    """Masks with exactly ``num_visible`` visible tokens per sample.
+
+    A sampler proposes visible tokens (:meth:`propose`, bool ``(B, N)``);
+    :func:`_exact_budget_mask` then keeps exactly ``num_visible`` of them per
+    sample: a surplus loses random visible tokens, a deficit gains random
+    masked tokens of any modality. With no proposal at all this is uniform
+    sampling over all tokens.
+
+    Args:
+        num_visible (int): Visible tokens per sample.
+    """
+
+    def __init__(self, num_visible: int) -> None:
+        self.num_visible = _check_num_visible(num_visible)
+
+    def propose(self, layout: TokenLayout, batch_size: int,
+                num_visible: int, device: torch.device,
+                generator: Optional[torch.Generator]) -> Optional[Tensor]:
+        """Proposed visible tokens ``(B, N)`` (None: no preference)."""
+        return None
+
+    def __call__(self,
+                 layout: TokenLayout,
+                 batch_size: int,
+                 device: Union[str, torch.device] = 'cpu',
+                 generator: Optional[torch.Generator] = None,
+                 num_visible: Optional[int] = None) -> Dict[str, Tensor]:
+        """Sample masks.
+
+        Args:
+            layout (TokenLayout): Token layout of the batch.
+            batch_size (int): Number of samples ``B``.
+            device (str | torch.device): Device of the masks.
+            generator (torch.Generator, optional): Random generator (on
+                ``device``).
+            num_visible (int, optional): Visible tokens per sample for this
+                call; defaults to the sampler's ``num_visible``.
+
+        Returns:
+            dict[str, Tensor]: Bool masks ``(B, N_m)``, True = masked, with
+            exactly ``num_visible`` False entries per sample over all
+            modalities.
+        """
+        device = torch.device(device)
+        budget = self.num_visible if num_visible is None else \
+            _check_num_visible(num_visible)
+        _check_budget(budget, layout)
+        visible = self.propose(layout, batch_size, budget, device, generator)
+        if visible is None:
+            visible = torch.zeros(
+                batch_size,
+                layout.total_tokens,
+                dtype=torch.bool,
+                device=device)
+        mask = _exact_budget_mask(visible, budget, generator)
+        return _split_masks(mask, layout)
+
+    def __repr__(self) -> str:
+        return f'{type(self).__name__}(num_visible={self.num_visible})'
+
+
+@TASK_UTILS.register_module()
+class UniformMaskSampler(BaseMaskSampler):
     """MAE-style random masking over all tokens of all modalities.
 
     Every sample keeps ``num_visible`` tokens drawn uniformly without
@@ -88,42 +151,9 @@ class UniformMaskSampler:
         num_visible (int): Visible tokens per sample.
     """
 
-    def __init__(self, num_visible: int) -> None:
-        self.num_visible = _check_num_visible(num_visible)
 
-    def __call__(
-            self,
-            layout: TokenLayout,
-            batch_size: int,
-            device: Union[str, torch.device] = 'cpu',
-            generator: Optional[torch.Generator] = None) -> Dict[str, Tensor]:
-        """Sample masks.
-
-        Args:
-            layout (TokenLayout): Token layout of the batch.
-            batch_size (int): Number of samples ``B``.
-            device (str | torch.device): Device of the masks.
-            generator (torch.Generator, optional): Random generator (on
-                ``device``).
-
-        Returns:
-            dict[str, Tensor]: Bool masks ``(B, N_m)``, True = masked.
-        """
-        _check_budget(self.num_visible, layout)
-        n = layout.total_tokens
-        order = torch.argsort(
-            _rand((batch_size, n), torch.device(device), generator), dim=1)
-        mask = torch.ones(
-            batch_size, n, dtype=torch.bool, device=torch.device(device))
-        mask = mask.scatter(1, order[:, :self.num_visible], False)
-        return _split_masks(mask, layout)
-
-    def __repr__(self) -> str:
-        return f'{type(self).__name__}(num_visible={self.num_visible})'
-
-
-@MASK_SAMPLERS.register_module()
-class DirichletMaskSampler:
+@TASK_UTILS.register_module()
+class DirichletMaskSampler(BaseMaskSampler):
     """MultiMAE's multi-modal masking with Dirichlet-distributed budgets.
 
     Per sample, the share of the ``num_visible`` tokens that each modality
@@ -150,7 +180,7 @@ class DirichletMaskSampler:
                  num_visible: int,
                  alpha: Union[float, str, Sequence[Union[float, str]]] = 1.0,
                  sample_modalities_uniformly: bool = False) -> None:
-        self.num_visible = _check_num_visible(num_visible)
+        super().__init__(num_visible)
         values = alpha if isinstance(alpha, (list, tuple)) else [alpha]
         if len(values) == 0:
             raise ValueError('alpha must not be an empty sequence')
@@ -225,30 +255,17 @@ class DirichletMaskSampler:
         # what it calls, with the generator exposed.
         return torch._sample_dirichlet(alphas.contiguous(), generator)
 
-    def __call__(
-            self,
-            layout: TokenLayout,
-            batch_size: int,
-            device: Union[str, torch.device] = 'cpu',
-            generator: Optional[torch.Generator] = None) -> Dict[str, Tensor]:
-        """Sample masks.
-
-        Args:
-            layout (TokenLayout): Token layout of the batch.
-            batch_size (int): Number of samples ``B``.
-            device (str | torch.device): Device of the masks.
-            generator (torch.Generator, optional): Random generator (on
-                ``device``).
+    def propose(self, layout: TokenLayout, batch_size: int,
+                num_visible: int, device: torch.device,
+                generator: Optional[torch.Generator]) -> Tensor:
+        """Visible tokens of Dirichlet-distributed per-modality budgets.
 
         Returns:
-            dict[str, Tensor]: Bool masks ``(B, N_m)``, True = masked, with
-            exactly ``num_visible`` False entries per sample over all
-            modalities.
+            Tensor: Bool ``(B, N)``, True = visible; per sample and
+            modality a uniformly random subset of the rounded budget.
         """
-        device = torch.device(device)
-        _check_budget(self.num_visible, layout)
         props = self.sample_proportions(layout, batch_size, device, generator)
-        budgets = (props * self.num_visible).round().long()  # (B, M)
+        budgets = (props * num_visible).round().long()  # (B, M)
         n = layout.total_tokens
         modality_of_token, start_of_token = _token_modality_index(
             layout, device)
@@ -261,9 +278,7 @@ class DirichletMaskSampler:
             1, order,
             torch.arange(n, device=device).expand(batch_size, n))
         rank = rank - start_of_token
-        visible = rank < budgets[:, modality_of_token]
-        mask = _exact_budget_mask(visible, self.num_visible, generator)
-        return _split_masks(mask, layout)
+        return rank < budgets[:, modality_of_token]
 
     def __repr__(self) -> str:
         alpha = self.alpha if self.per_modality else self.alpha[0]

@@ -126,27 +126,45 @@ def torch_load_trusting_mmengine(source: Union[str, io.BytesIO],
             source.seek(0)
         return torch.load(source, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as safe_error:
-        if isinstance(source, io.BytesIO):
-            source.seek(0)
-        data = _zip_pickle(source)
-        if data is None:
-            raise pickle.UnpicklingError(
-                f'{name}: not loadable with weights_only=True and not a '
-                'zip-format torch checkpoint, so its contents cannot be '
-                'checked; re-save it with torch.save(state_dict).'
-            ) from safe_error
-        unknown = sorted(g for g in pickle_globals(data) if not _is_known(g))
-        if unknown:
-            raise pickle.UnpicklingError(
-                f'{name}: refusing to unpickle a checkpoint that imports '
-                f'{unknown}; only tensors and what mmengine writes into its '
-                'checkpoints are trusted. Load it yourself with '
-                'torch.load(..., weights_only=False) if you trust its '
-                'origin, then save the state dict.') from safe_error
-        if isinstance(source, io.BytesIO):
-            source.seek(0)
-        return torch.load(
-            source, map_location=map_location, weights_only=False)
+        return _load_trusted_pickle(source, map_location, name, safe_error)
+    except FileNotFoundError:
+        raise
+    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile) as error:
+        # a file cut short fails in torch's zip reader ("PytorchStreamReader
+        # failed reading zip archive") or earlier with an OSError
+        raise RuntimeError(
+            f'cannot read checkpoint {name!r}: {error}. The file is probably '
+            'truncated or corrupted (an interrupted save or copy); use '
+            'another checkpoint (e.g. the previous epoch_*.pth of the work '
+            'dir, or --resume PATH) or copy it again.') from error
+
+
+def _load_trusted_pickle(source: Union[str, io.BytesIO], map_location: Any,
+                         name: str,
+                         safe_error: pickle.UnpicklingError) -> Any:
+    """Second step of :func:`torch_load_trusting_mmengine`: unpickle a file
+    ``weights_only=True`` refused if its globals are mmengine's own."""
+    if isinstance(source, io.BytesIO):
+        source.seek(0)
+    data = _zip_pickle(source)
+    if data is None:
+        raise pickle.UnpicklingError(
+            f'{name}: not loadable with weights_only=True and not a '
+            'zip-format torch checkpoint, so its contents cannot be '
+            'checked; re-save it with torch.save(state_dict).'
+        ) from safe_error
+    unknown = sorted(g for g in pickle_globals(data) if not _is_known(g))
+    if unknown:
+        raise pickle.UnpicklingError(
+            f'{name}: refusing to unpickle a checkpoint that imports '
+            f'{unknown}; only tensors and what mmengine writes into its '
+            'checkpoints are trusted. Load it yourself with '
+            'torch.load(..., weights_only=False) if you trust its '
+            'origin, then save the state dict.') from safe_error
+    if isinstance(source, io.BytesIO):
+        source.seek(0)
+    return torch.load(
+        source, map_location=map_location, weights_only=False)
 
 
 def load_from_local(filename: str, map_location: Any = None) -> Any:

@@ -4,23 +4,28 @@ import datetime
 import warnings
 
 from mmengine import DefaultScope
+from mmengine.registry import Registry
+
+from mmmultimae import registry
 
 
 def register_all_modules(init_default_scope: bool = True) -> None:
-    """Import every mmmultimae module so that it is registered.
+    """Register every mmmultimae module and set the default scope.
 
-    Transfer components that need ``mmseg.models`` (compiled mmcv ops) are not
-    imported here; the registries import them when a config asks for them.
+    Each registry imports its own ``locations`` (the package that defines
+    its modules), so this module depends on the registries only, not on the
+    layers above it. Transfer components that need ``mmseg.models``
+    (compiled mmcv ops) are not imported here; the registries import them
+    when a config asks for them.
 
     Args:
         init_default_scope (bool): Whether to set the default scope to
             ``'mmmultimae'``. Defaults to True.
     """
-    import mmmultimae.datasets  # noqa: F401,F403
-    import mmmultimae.engine  # noqa: F401,F403
-    import mmmultimae.evaluation  # noqa: F401,F403
-    import mmmultimae.models  # noqa: F401,F403
-    import mmmultimae.visualization  # noqa: F401,F403
+    for name in registry.__all__:
+        value = getattr(registry, name)
+        if isinstance(value, Registry):
+            value.import_from_location()
 
     if not init_default_scope:
         return

@@ -5,7 +5,7 @@ Everything here works on numpy arrays (``(H, W, 3)`` uint8 RGB images,
 ``(H, W)`` float maps, ``(h, w)`` label maps, ``(h, w)`` bool token masks
 with True = masked) and knows nothing about models or runners; the
 visualisation hook and ``tools/visualize_reconstruction.py`` turn model
-outputs into these arrays (:mod:`mmmultimae.visualization.inference`).
+outputs into these arrays (:mod:`mmmultimae.apis.reconstruction`).
 
 The figure layout follows the official MultiMAE demo: per modality a
 masked input (masked patches greyed out), the prediction with the visible

@@ -28,7 +28,8 @@ def _fixture(env: str, name: str) -> str:
 
 def official_fixture_path() -> str:
     """The pre-training / fine-tuning-head recording."""
-    return _fixture('MMMULTIMAE_OFFICIAL_FIXTURE', 'official_multimae_tiny.pth')
+    return _fixture('MMMULTIMAE_OFFICIAL_FIXTURE',
+                    'official_multimae_tiny.pth')
 
 
 def transfer_fixture_path() -> str:

@@ -9,7 +9,7 @@ from PIL import Image
 
 import mmmultimae.datasets.multimodal_image_folder as folder_module
 from mmmultimae.datasets import MultiModalImageFolder
-from mmmultimae.datasets.synthetic_scenes import palette_image
+from mmmultimae.datasets.synthetic.codecs import palette_image
 from mmmultimae.registry import DATASETS
 
 # sample name -> id encoded in every modality of that sample

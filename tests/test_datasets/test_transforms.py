@@ -7,11 +7,13 @@ import torch
 from mmengine.dataset import pseudo_collate
 from PIL import Image, features
 
-from mmmultimae.datasets.synthetic_scenes import (encode_normals,
-                                                  palette_image)
-from mmmultimae.datasets.transforms import (
-    DownsampleLabels, LoadMultiModalImages, MultiModalRandomFlip,
-    MultiModalRandomResizedCrop, PackMultiModalInputs, sample_crop_box)
+from mmmultimae.datasets.synthetic.codecs import encode_normals, palette_image
+from mmmultimae.datasets.transforms import (DownsampleLabels,
+                                            LoadMultiModalImages,
+                                            MultiModalRandomFlip,
+                                            MultiModalRandomResizedCrop,
+                                            PackMultiModalInputs,
+                                            sample_crop_box)
 
 H, W = 60, 80
 MODS = ('rgb', 'depth', 'semseg', 'normal')
@@ -160,6 +162,19 @@ def test_size_mismatch_is_an_error():
     assert 'depth (30, 32)' in str(err.value)
     with pytest.raises(KeyError, match="no 'modalities'"):
         MultiModalRandomFlip()(dict(rgb=np.zeros((4, 4, 3), np.uint8)))
+
+
+def test_size_mismatch_names_the_files(tmp_path):
+    """A depth file at half the rgb's size: the error names both files."""
+    paths = _write_sample(str(tmp_path))
+    Image.fromarray(np.zeros((6, 8), np.uint16)).save(paths['depth'])
+    sample = LoadMultiModalImages(('rgb', 'depth'))(
+        dict(img_path=dict(rgb=paths['rgb'], depth=paths['depth'])))
+    with pytest.raises(ValueError) as err:
+        MultiModalRandomResizedCrop(size=8)(sample)
+    message = str(err.value)
+    assert 'rgb (12, 16, 3), depth (6, 8)' in message
+    assert repr(paths['rgb']) in message and repr(paths['depth']) in message
 
 
 def _write_sample(root, depth=None):

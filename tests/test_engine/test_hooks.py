@@ -17,13 +17,13 @@ from mmengine.logging import MessageHub
 from mmengine.runner import Runner
 from PIL import Image
 
+from mmmultimae.apis import preprocess
 from mmmultimae.datasets import write_synthetic_dataset
 from mmmultimae.engine.hooks import (CheckFiniteLossHook, ProgressBarHook,
                                      StepSeedHook, non_finite_losses,
                                      render_progress)
 from mmmultimae.utils import register_all_modules
-from mmmultimae.visualization import (denormalize_rgb, enlarge, preprocess,
-                                      upsample_mask)
+from mmmultimae.visualization import denormalize_rgb, enlarge, upsample_mask
 from mmmultimae.visualization.reconstruction import (HEADER_HEIGHT,
                                                      LABEL_WIDTH, MASK_COLOR,
                                                      PAD, grid_size)
@@ -124,7 +124,7 @@ class NaNDepthHook(Hook):
     def before_train_iter(self, runner, batch_idx, data_batch=None):
         if runner.iter == self.at:
             with torch.no_grad():
-                runner.model.decoders['depth'].head.bias.fill_(math.nan)
+                runner.model.heads['depth'].decoder.head.bias.fill_(math.nan)
 
 
 def test_non_finite_loss_stops_training(tmp_path, scenes):

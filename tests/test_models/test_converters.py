@@ -90,7 +90,7 @@ def test_official_keys_full_and_encoder_only(fixture):
         assert full[new] is value
     decoders = sorted(
         {k.split('.')[1]
-         for k in full if k.startswith('decoders.')})
+         for k in full if k.startswith('heads.')})
     expected = sorted({
         k.split('.')[1]
         for k in official if k.startswith('output_adapters.')
@@ -113,9 +113,9 @@ def test_official_keys_full_and_encoder_only(fixture):
         'out_proj.weight': 'head.weight',
     }
     for old, new in renames.items():
-        assert full[f'decoders.{name}.{new}'] is official[pre + old]
+        assert full[f'heads.{name}.decoder.{new}'] is official[pre + old]
     for task in fixture['meta']['hparams']['in_domains']:
-        assert full[f'decoders.{name}.task_embeds.{task}'] is official[
+        assert full[f'heads.{name}.decoder.task_embeds.{task}'] is official[
             f'{pre}task_embeddings.{task}']
 
     encoder = convert_official_multimae(official, encoder_only=True)

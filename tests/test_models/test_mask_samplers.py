@@ -5,7 +5,7 @@ import torch
 from mmmultimae.models.mask_samplers import (DirichletMaskSampler,
                                              UniformMaskSampler, masks_to_ids)
 from mmmultimae.models.utils.token_layout import TokenLayout
-from mmmultimae.registry import MASK_SAMPLERS
+from mmmultimae.registry import TASK_UTILS
 
 LAYOUT = TokenLayout({'rgb': (4, 6), 'depth': (4, 6), 'semseg': (4, 6)})
 
@@ -150,11 +150,11 @@ def test_invalid_arguments():
 
 
 def test_build_from_registry():
-    sampler = MASK_SAMPLERS.build(
+    sampler = TASK_UTILS.build(
         dict(type='DirichletMaskSampler', num_visible=9, alpha='inf'))
     assert sampler.equal_split and sampler.num_visible == 9
     assert 'alpha=inf' in repr(sampler)
-    sampler = MASK_SAMPLERS.build(
+    sampler = TASK_UTILS.build(
         dict(type='UniformMaskSampler', num_visible=5))
     assert (visible_counts(sampler(LAYOUT, 3)).sum(1) == 5).all()
 

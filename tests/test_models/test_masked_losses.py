@@ -5,7 +5,7 @@ import torch.nn.functional as F
 
 from mmmultimae.models.losses import (MaskedCrossEntropyLoss, MaskedL1Loss,
                                       MaskedMSELoss, TaskWeighting,
-                                      masked_sample_mean, normalize_patches)
+                                      masked_sample_mean)
 from mmmultimae.models.utils.patchify import patchify
 from mmmultimae.registry import MODELS
 
@@ -62,28 +62,6 @@ def test_masked_sample_mean():
     weight = torch.tensor([[1, 0, 1], [0, 0, 0], [0, 1, 0]])
     assert torch.isclose(
         masked_sample_mean(loss, weight), torch.tensor((2. + 8.) / 2))
-
-
-def test_norm_target_matches_per_patch_standardisation():
-    torch.manual_seed(0)
-    img = torch.randn(2, 3, 8, 12)
-    pred = torch.randn(2, 6, 3 * 16)
-    mask = torch.rand(2, 6) > 0.4
-    target = patchify(img, 4)  # (c ph pw) order
-    # Reference: official patchify in (p1 p2 c) order, torch.var unbiased.
-    ref_patches = img.reshape(2, 3, 2, 4, 3, 4).permute(0, 2, 4, 3, 5, 1)
-    ref_patches = ref_patches.reshape(2, 6, 48)
-    mean = ref_patches.mean(-1, keepdim=True)
-    var = ref_patches.var(-1, keepdim=True)
-    ref_norm = (ref_patches - mean) / (var + 1e-6).sqrt()
-    # back to (c ph pw) order
-    ref_norm = ref_norm.reshape(2, 6, 4, 4, 3).permute(0, 1, 4, 2, 3)
-    ref_norm = ref_norm.reshape(2, 6, 48)
-    assert torch.allclose(normalize_patches(target), ref_norm, atol=1e-6)
-    loss = MaskedMSELoss(norm_target=True)(pred, target, mask)
-    ref = MaskedMSELoss()(pred, ref_norm, mask)
-    assert torch.isclose(loss, ref)
-    assert not torch.isclose(loss, MaskedMSELoss()(pred, target, mask))
 
 
 def test_pixel_loss_shape_errors():
@@ -152,8 +130,8 @@ def test_losses_registered():
     for name in ('MaskedMSELoss', 'MaskedL1Loss', 'MaskedCrossEntropyLoss',
                  'TaskWeighting'):
         assert MODELS.get(name) is not None
-    loss = MODELS.build(dict(type='MaskedMSELoss', norm_target=True))
-    assert loss.norm_target
+    loss = MODELS.build(dict(type='MaskedMSELoss', loss_weight=2.))
+    assert loss.loss_weight == 2.
 
 
 def test_task_weighting_modes():

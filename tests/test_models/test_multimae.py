@@ -25,6 +25,29 @@ def decoder(out_channels, **kwargs):
         **kwargs)
 
 
+def heads(semseg_fp32=True):
+    return dict(
+        rgb=dict(
+            type='PixelReconstructionHead',
+            decoder=decoder(3),
+            loss=dict(type='MaskedMSELoss')),
+        norm_rgb=dict(
+            type='PixelReconstructionHead',
+            target='rgb',  # the decoder's query modality too
+            norm_target=True,
+            decoder=decoder(3),
+            loss=dict(type='MaskedMSELoss')),
+        depth=dict(
+            type='PixelReconstructionHead',
+            decoder=decoder(1),
+            loss=dict(type='MaskedL1Loss')),
+        semseg=dict(
+            type='SemSegReconstructionHead',
+            fp32_under_fp16=semseg_fp32,
+            decoder=decoder(NUM_CLASSES, stride_level=4),
+            loss=dict(type='MaskedCrossEntropyLoss')))
+
+
 def model_cfg(**kwargs):
     cfg = dict(
         type='MultiMAE',
@@ -45,17 +68,7 @@ def model_cfg(**kwargs):
             embed_dims=48,
             num_layers=2,
             num_heads=3),
-        decoders=dict(
-            rgb=decoder(3),
-            norm_rgb=decoder(3),  # query_modality from targets
-            depth=decoder(1),
-            semseg=decoder(NUM_CLASSES, stride_level=4)),
-        losses=dict(
-            rgb=dict(type='MaskedMSELoss'),
-            norm_rgb=dict(type='MaskedMSELoss', norm_target=True),
-            depth=dict(type='MaskedL1Loss'),
-            semseg=dict(type='MaskedCrossEntropyLoss')),
-        targets=dict(norm_rgb='rgb'),
+        heads=heads(),
         mask_sampler=dict(type='DirichletMaskSampler', num_visible=7))
     cfg.update(kwargs)
     return cfg
@@ -101,9 +114,9 @@ def test_loss_keys_and_backward():
     sum(losses.values()).backward()
     for name in ('encoder.blocks.0.attn.qkv.weight',
                  'encoder.adapters.semseg.class_embed.weight',
-                 'encoder.global_tokens', 'decoders.semseg.head.weight',
-                 'decoders.norm_rgb.task_embeds.depth',
-                 'decoders.depth.mask_token'):
+                 'encoder.global_tokens', 'heads.semseg.decoder.head.weight',
+                 'heads.norm_rgb.decoder.task_embeds.depth',
+                 'heads.depth.decoder.mask_token'):
         grad = dict(model.named_parameters())[name].grad
         assert grad is not None and grad.abs().sum() > 0, name
 
@@ -129,10 +142,10 @@ def test_train_step_with_preprocessor():
             ]),
         data_samples=[BaseDataElement() for _ in range(2)])
     optim = OptimWrapper(torch.optim.AdamW(model.parameters(), lr=1e-3))
-    before = model.decoders.rgb.head.weight.detach().clone()
+    before = model.heads.rgb.decoder.head.weight.detach().clone()
     log_vars = model.train_step(data, optim)
     assert {'loss', 'loss_rgb', 'loss_semseg'} <= set(log_vars)
-    assert not torch.equal(model.decoders.rgb.head.weight, before)
+    assert not torch.equal(model.heads.rgb.decoder.head.weight, before)
     results = model.test_step(data)
     assert results[0].pred_rgb.shape == (3, H, W)
 
@@ -195,9 +208,10 @@ def test_explicit_masks_validation():
     assert out['masks']['rgb'].shape == (3, 6)
 
 
-def test_fp32_decoders_only_under_fp16_autocast():
+def test_fp32_heads_only_under_fp16_autocast():
     model = build().eval()
-    assert model.fp32_decoders == {'semseg'}
+    assert [n for n, h in model.heads.items() if h.fp32_under_fp16] == \
+        ['semseg']
     with torch.no_grad(), torch.autocast('cpu', dtype=torch.float16):
         preds = model(make_inputs(), mode='tensor')['preds']
         losses = model(make_inputs(), mode='loss')
@@ -208,12 +222,10 @@ def test_fp32_decoders_only_under_fp16_autocast():
     with torch.no_grad(), torch.autocast('cpu', dtype=torch.bfloat16):
         preds = model(make_inputs(), mode='tensor')['preds']
     assert preds['semseg'].dtype == torch.bfloat16
-    model = build(fp32_decoders=[])
+    model = build(heads=heads(semseg_fp32=False))
     with torch.no_grad(), torch.autocast('cpu', dtype=torch.float16):
         preds = model(make_inputs(), mode='tensor')['preds']
     assert preds['semseg'].dtype == torch.float16
-    with pytest.raises(ValueError, match='fp32_decoders'):
-        build(fp32_decoders=['normal'])
 
 
 def test_bf16_semseg_decoder_gradients_match_fp32():
@@ -231,7 +243,7 @@ def test_bf16_semseg_decoder_gradients_match_fp32():
         loss.backward()
         grads = torch.cat([
             p.grad.double().flatten()
-            for p in model.decoders.semseg.parameters() if p.grad is not None
+            for p in model.heads.semseg.parameters() if p.grad is not None
         ])
         return loss.item(), grads
 
@@ -271,7 +283,7 @@ def test_predict_outputs():
     assert res.img_path == '1.png'
     assert res.pred_rgb.shape == (3, H, W)
     assert res.pred_norm_rgb.shape == (3, H, W)
-    assert model.decoders.norm_rgb.query_modality == 'rgb'
+    assert model.heads.norm_rgb.decoder.query_modality == 'rgb'
     assert res.pred_depth.shape == (1, H, W)
     assert res.pred_semseg.shape == (NUM_CLASSES, H // 4, W // 4)
     assert res.pred_semseg_label.shape == (H // 4, W // 4)
@@ -315,29 +327,52 @@ def test_task_weighting_and_mae_baseline():
     assert model.task_weighting.log_vars.grad.abs().sum() > 0
 
     cfg = model_cfg(
-        decoders=dict(
+        heads=dict(
             rgb=dict(
-                type='MAEDecoder',
-                out_channels=3,
-                embed_dims=32,
-                num_layers=2,
-                num_heads=4,
-                image_size=(H, W))),
-        losses=dict(rgb=dict(type='MaskedMSELoss', norm_target=True)),
-        targets=None,
+                type='PixelReconstructionHead',
+                norm_target=True,
+                decoder=dict(
+                    type='MAEDecoder',
+                    out_channels=3,
+                    embed_dims=32,
+                    num_layers=2,
+                    num_heads=4,
+                    image_size=(H, W)),
+                loss=dict(type='MaskedMSELoss'))),
         input_modalities=['rgb'],
         mask_sampler=dict(type='UniformMaskSampler', num_visible=2))
     mae = MODELS.build(cfg)
     losses = mae(make_inputs(), mode='loss')
     assert set(losses) == {'loss_rgb'} and torch.isfinite(losses['loss_rgb'])
-    assert mae.fp32_decoders == set()
+    assert not mae.heads.rgb.fp32_under_fp16
+
+
+def test_heads_added_and_dropped_by_one_entry():
+    model = build(heads=dict(heads(), norm_rgb=None))
+    assert list(model.heads) == ['rgb', 'depth', 'semseg']
+    assert set(model(make_inputs(), mode='loss')) == {
+        'loss_rgb', 'loss_depth', 'loss_semseg'
+    }
+    normal = dict(
+        type='PixelReconstructionHead',
+        decoder=decoder(3),
+        loss=dict(type='MaskedL1Loss'))
+    model = build(heads=dict(heads(), normal=normal))
+    assert model.heads.normal.target == 'normal'
+    inputs = dict(make_inputs(), normal=torch.randn(2, 3, H, W))
+    assert 'loss_normal' in model(inputs, mode='loss')
 
 
 def test_config_errors():
-    with pytest.raises(ValueError, match='losses must be given'):
-        build(losses=dict(rgb=dict(type='MaskedMSELoss')))
-    with pytest.raises(ValueError, match='targets name unknown'):
-        build(targets=dict(normals='rgb'))
+    with pytest.raises(ValueError, match='at least one head'):
+        build(heads=dict(rgb=None))
+    with pytest.raises(TypeError, match='loss'):
+        build(heads=dict(rgb=dict(
+            type='PixelReconstructionHead', decoder=decoder(3))))
+    model = build(heads=dict(heads(), rgb=dict(heads()['rgb'],
+                                               target='normals')))
+    with pytest.raises(KeyError, match="target 'normals' of head 'rgb'"):
+        model(make_inputs(), mode='loss')
     with pytest.raises(ValueError, match='input_modalities'):
         build(input_modalities=['normal'])
     with pytest.raises(ValueError, match='none of the input modalities'):
@@ -346,7 +381,7 @@ def test_config_errors():
 
 def test_init_weights():
     model = build(encoder_mask_tokens=True)
-    for dec in model.decoders.values():
+    for dec in (head.decoder for head in model.heads.values()):
         assert torch.equal(dec.mask_token, torch.zeros_like(dec.mask_token))
         assert dec.cross_attn.q.bias.abs().sum() == 0
     assert 0.005 < model.encoder_mask_token.std() < 0.05
@@ -366,7 +401,7 @@ def test_compiled_step_matches_eager_without_graph_breaks():
             losses = model(inputs, mode='loss')
         sum(losses.values()).backward()
         results.append((losses, model.encoder.blocks[0].mlp.fc2.weight.grad,
-                        model.decoders.semseg.head.weight.grad))
+                        model.heads.semseg.decoder.head.weight.grad))
     (ref, *ref_grads), (out, *grads) = results
     assert ref.keys() == out.keys()
     for key in ref:
@@ -377,3 +412,37 @@ def test_compiled_step_matches_eager_without_graph_breaks():
         assert cos > 0.99
     assert counters['stats']['unique_graphs'] == 1
     assert sum(counters['graph_break'].values()) == 0
+
+
+def test_checkpoint_of_the_decoders_layout_still_loads():
+    """A checkpoint written before the heads existed (``decoders.<name>.*``
+    keys, commit c62185b) loads strictly, through mmengine too, and gives
+    the outputs recorded when it was written."""
+    import os.path as osp
+
+    from mmengine.config import Config
+    from mmengine.runner.checkpoint import load_checkpoint
+
+    from mmmultimae.utils import register_all_modules
+    root = osp.dirname(osp.dirname(osp.abspath(__file__)))
+    path = osp.join(root, 'data', 'legacy_multimae_tiny_c62185b.pth')
+    register_all_modules(init_default_scope=False)
+    cfg = Config.fromfile(osp.join(root, 'data', 'configs',
+                                   'tiny_multimae.py'))
+    checkpoint = torch.load(path, weights_only=True)
+    assert any(k.startswith('decoders.') for k in checkpoint['state_dict'])
+    for load in ('torch', 'mmengine'):
+        model = MODELS.build(cfg.model).eval()
+        if load == 'torch':
+            model.load_state_dict(checkpoint['state_dict'], strict=True)
+        else:
+            load_checkpoint(model, path, strict=True, logger='silent')
+        ref = checkpoint['reference']
+        with torch.no_grad():
+            losses = model.loss(ref['inputs'], masks=ref['masks'])
+            preds = model(ref['inputs'], mode='tensor',
+                          masks=ref['masks'])['preds']
+        for key, value in ref['losses'].items():
+            assert torch.equal(losses[key], value), (load, key)
+        for key, value in ref['preds'].items():
+            assert torch.equal(preds[key], value), (load, key)

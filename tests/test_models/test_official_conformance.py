@@ -12,38 +12,24 @@ strictly, and every recorded output is compared in fp32 on the CPU with
 
     relative error = max|ours - official| / max|official| <= 1e-5.
 """
-import os
+import copy
+import re
 import warnings
 from typing import Dict
 
 import pytest
 import torch
 import torch.nn.functional as F
+from official_fixtures import load_official_fixture
 
 from mmmultimae.models.converters import (convert_official_multimae,
                                           load_converted, multivit_to_timm)
-from mmmultimae.models.losses import MaskedCrossEntropyLoss
-from mmmultimae.models.utils.patchify import (patchify, patchify_labels,
-                                              unpatchify)
+from mmmultimae.models.losses import MaskedCrossEntropyLoss, MaskedMSELoss
+from mmmultimae.models.utils.patchify import (normalize_patches, patchify,
+                                              patchify_labels)
 from mmmultimae.registry import MODELS
 
-REPO = os.path.dirname(
-    os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TOL = 1e-5
-
-
-def fixture_path() -> str:
-    path = os.environ.get('MMMULTIMAE_OFFICIAL_FIXTURE')
-    if path:
-        if not os.path.isfile(path):
-            raise FileNotFoundError(
-                f'MMMULTIMAE_OFFICIAL_FIXTURE={path!r} does not exist')
-        return path
-    shared = os.path.join(REPO, '..', 'shared', 'fixtures',
-                          'official_multimae_tiny.pth')
-    if os.path.isfile(shared):
-        return shared
-    return os.path.join(REPO, 'tests', 'data', 'official_multimae_tiny.pth')
 
 
 def rel_err(ours: torch.Tensor, ref: torch.Tensor) -> float:
@@ -132,42 +118,49 @@ def decoder_cfg(spec: dict, defaults: dict) -> dict:
         query_modality=kw['task'])
 
 
-def loss_cfg(spec: dict) -> dict:
-    cls, kw = _short(spec['class']), spec['kwargs']
+def head_cfg(name: str, decoder: dict, loss_spec: dict, target: str,
+             fp32: bool) -> dict:
+    """Our head for an official output adapter and its loss spec."""
+    cls, kw = _short(loss_spec['class']), loss_spec['kwargs']
+    common = dict(decoder=decoder, target=target, fp32_under_fp16=fp32)
     if cls in ('MaskedMSELoss', 'MaskedL1Loss'):
-        return dict(type=cls, norm_target=kw.get('norm_pix', False))
+        return dict(
+            type='PixelReconstructionHead',
+            norm_target=kw.get('norm_pix', False),
+            loss=dict(type=cls),
+            **common)
     if cls == 'MaskedCrossEntropyLoss':
         return dict(
-            type=cls,
-            ignore_index=-100,
-            label_smoothing=kw.get('label_smoothing', 0.))
-    raise AssertionError(f'unexpected loss class {cls}')
+            type='SemSegReconstructionHead',
+            loss=dict(
+                type=cls,
+                ignore_index=-100,
+                label_smoothing=kw.get('label_smoothing', 0.)),
+            **common)
+    raise AssertionError(f'unexpected loss class {cls} of {name!r}')
 
 
 def multimae_cfg(data: dict) -> dict:
     meta, pretrain = data['meta'], data['pretrain']
     model = meta['pretrain_model']
     defaults = model.get('output_adapter_defaults_not_passed', {})
-    decoders = {
-        name: decoder_cfg(spec, defaults)
-        for name, spec in model['output_adapters'].items()
-    }
     fp32 = meta['hparams'].get('fp32_output_adapters') or ''
     fp32 = fp32.split('-') if isinstance(fp32, str) else list(fp32)
+    targets = pretrain.get('loss_mask_for_task', {})
+    heads = {
+        name: head_cfg(name, decoder_cfg(spec, defaults),
+                       pretrain['loss_specs'][name], targets.get(name, name),
+                       name in fp32)
+        for name, spec in model['output_adapters'].items()
+    }
     return dict(
         type='MultiMAE',
         encoder=encoder_cfg(meta),
-        decoders=decoders,
-        losses={
-            name: loss_cfg(pretrain['loss_specs'][name])
-            for name in decoders
-        },
-        targets=dict(pretrain.get('loss_mask_for_task', {})),
+        heads=heads,
         # Masks are always explicit here; the sampler is not used.
         mask_sampler=dict(
             type='DirichletMaskSampler',
-            num_visible=pretrain['num_encoded_tokens']),
-        fp32_decoders=[n for n in fp32 if n in decoders])
+            num_visible=pretrain['num_encoded_tokens']))
 
 
 # ----------------------------------------------------------------------
@@ -175,7 +168,7 @@ def multimae_cfg(data: dict) -> dict:
 # ----------------------------------------------------------------------
 @pytest.fixture(scope='module')
 def data() -> dict:
-    return torch.load(fixture_path(), weights_only=True)
+    return load_official_fixture()
 
 
 @pytest.fixture(scope='module')
@@ -264,10 +257,8 @@ def test_decoder_outputs(data, model, results, case):
     rec, ours = case_record(data, case), results[case]
     assert set(ours['preds']) == set(rec['outputs'])
     for name, ref in rec['outputs'].items():
-        decoder = model.decoders[name]
-        image = unpatchify(ours['preds'][name],
-                           decoder.query_grid(ours['layout']),
-                           decoder.patch_size, decoder.out_channels)
+        image = model.heads[name].to_image(ours['preds'][name],
+                                           ours['layout'])
         assert_close(image, ref, f'{case} decoder {name}')
 
 
@@ -283,15 +274,13 @@ def test_masked_losses(data, model, case):
 
 
 def _loss_inputs(data, model, name):
-    """Our prediction, target patches and mask of decoder ``name`` computed
+    """Our prediction, target patches and mask of head ``name`` computed
     from the official outputs (so the loss is tested on its own)."""
     pretrain = data['pretrain']
-    decoder = model.decoders[name]
-    target_name = model.targets[name]
-    pred_img = pretrain['outputs'][name]
-    pred = patchify(pred_img, decoder.patch_size)
-    target = model.target_patches(name, pretrain['inputs'][target_name])
-    mask = pretrain['task_masks'][target_name].bool()
+    head = model.heads[name]
+    pred = patchify(pretrain['outputs'][name], head.patch_size)
+    target = head.target_patches(pretrain['inputs'][head.target])
+    mask = pretrain['task_masks'][head.target].bool()
     return pred, target, mask
 
 
@@ -299,33 +288,47 @@ def test_unmasked_losses(data, model):
     pretrain = data['pretrain']
     for name, ref in pretrain['losses_unmasked'].items():
         pred, target, _ = _loss_inputs(data, model, name)
-        loss_cfg_ = dict(
-            loss_cfg(pretrain['loss_specs'][name]), loss_on_unmasked=True)
-        loss = MODELS.build(loss_cfg_)(pred, target, None)
-        assert_scalar_close(loss, ref, f'unmasked {name}')
+        loss = copy.deepcopy(model.heads[name].loss_module)
+        loss.loss_on_unmasked = True
+        assert_scalar_close(loss(pred, target, None), ref, f'unmasked {name}')
+
+
+# e.g. 'MaskedMSELoss(patch_size, stride=1, norm_pix=True)(outputs[norm_rgb],
+# inputs[rgb], mask=task_masks[rgb])'
+_EXTRA_MSE = re.compile(r'MaskedMSELoss\(.*norm_pix=(True|False)\)'
+                        r'\(outputs\[(\w+)\], inputs\[(\w+)\], '
+                        r'mask=task_masks\[(\w+)\]\)')
 
 
 def test_extra_mse_losses(data, model):
+    """Each ``losses_extra`` record names the output, input and mask it was
+    computed on; recompute exactly that."""
     pretrain = data['pretrain']
     extra = pretrain.get('losses_extra', {})
-    rgb_like = [n for n, t in model.targets.items() if t == 'rgb']
-    if not extra or not rgb_like:
+    if not extra:
         pytest.skip('no extra MSE records in this fixture')
-    name = 'norm_rgb' if 'norm_rgb' in rgb_like else rgb_like[0]
-    pred, target, mask = _loss_inputs(data, model, name)
-    for key, norm in (('mse_no_norm_pix', False), ('mse_norm_pix', True)):
-        loss = MODELS.build(dict(type='MaskedMSELoss',
-                                 norm_target=norm))(pred, target, mask)
-        assert_scalar_close(loss, extra[key]['value'], key)
+    for key, record in extra.items():
+        match = _EXTRA_MSE.fullmatch(record['what'])
+        assert match, f'{key}: cannot parse {record["what"]!r}'
+        norm, output, target, mask = match.groups()
+        patch = model.heads[output].patch_size
+        pred = patchify(pretrain['outputs'][output], patch)
+        target = patchify(pretrain['inputs'][target], patch)
+        if norm == 'True':
+            target = normalize_patches(target)
+        loss = MaskedMSELoss()(pred, target,
+                               pretrain['task_masks'][mask].bool())
+        assert_scalar_close(loss, record['value'], f'{key} ({output})')
 
 
 def test_semseg_loss_with_ignored_labels(data, model):
     pretrain = data['pretrain']
-    name = next((n for n, t in model.targets.items() if t == 'semseg'), None)
+    name = next(
+        (n for n, h in model.heads.items() if h.target == 'semseg'), None)
     if name is None or 'semseg_ignore' not in pretrain:
         pytest.skip('no semseg decoder / ignore record in this fixture')
     record = pretrain['semseg_ignore']
-    decoder = model.decoders[name]
+    decoder = model.heads[name].decoder
     logits = pretrain['outputs'][name]
     pred = patchify(logits, decoder.patch_size)
     labels = patchify_labels(record['target'], decoder.patch_size)

@@ -65,8 +65,8 @@ def test_saved_memory_mode(tmp_path):
         for k, v in result.items()
         if k.startswith('saved_gb.') and k != 'saved_gb.total'
     }
-    assert {'saved_gb.encoder.blocks', 'saved_gb.decoders.rgb',
-            'saved_gb.losses.semseg'} <= set(groups)
+    assert {'saved_gb.encoder.blocks', 'saved_gb.heads.rgb',
+            'saved_gb.heads.semseg'} <= set(groups)
     assert abs(sum(groups.values()) - result['saved_gb.total']) < 1e-6
     # the encoder blocks keep most of the activations
     assert groups['saved_gb.encoder.blocks'] == max(groups.values())

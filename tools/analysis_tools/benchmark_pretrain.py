@@ -48,8 +48,6 @@ from mmengine.logging import MMLogger
 from mmengine.optim import build_optim_wrapper
 from torch.utils.flop_counter import FlopCounterMode
 
-from mmmultimae.models.input_adapters import SemSegInputAdapter
-from mmmultimae.models.losses import MaskedCrossEntropyLoss
 from mmmultimae.registry import MODELS
 from mmmultimae.utils import register_all_modules
 
@@ -148,48 +146,14 @@ def device_name(device: torch.device) -> str:
         f'{torch.get_num_threads()} threads)'
 
 
-def synthetic_inputs(model: torch.nn.Module, batch_size: int,
-                     device: torch.device) -> Dict[str, torch.Tensor]:
-    """Preprocessed inputs and targets of every encoder adapter / decoder.
-
-    Float modalities are standard normal (as after normalisation), semseg
-    maps uniform class ids at the adapter's (or decoder's) resolution.
-
-    Args:
-        model (nn.Module): A ``MultiMAE``.
-        batch_size (int): B.
-        device (torch.device): Where the tensors are created.
-
-    Returns:
-        dict[str, Tensor]: e.g. rgb ``(B, 3, H, W)``, depth ``(B, 1, H, W)``,
-        semseg ``(B, H/4, W/4)``.
-    """
-    gen = torch.Generator(device='cpu').manual_seed(0)
-    adapters = model.encoder.adapters
-    height, width = next(iter(adapters.values())).image_size
-    inputs = {}
-    for name, adapter in adapters.items():
-        h = height // adapter.stride_level
-        w = width // adapter.stride_level
-        if isinstance(adapter, SemSegInputAdapter):
-            inputs[name] = torch.randint(
-                0, adapter.num_classes, (batch_size, h, w), generator=gen)
-        else:
-            inputs[name] = torch.randn(
-                batch_size, adapter.in_channels, h, w, generator=gen)
-    for name, decoder in model.decoders.items():
-        target = model.targets[name]
-        if target in inputs:
-            continue
-        h = height // decoder.stride_level
-        w = width // decoder.stride_level
-        if isinstance(model.losses[name], MaskedCrossEntropyLoss):
-            inputs[target] = torch.randint(
-                0, decoder.out_channels, (batch_size, h, w), generator=gen)
-        else:
-            inputs[target] = torch.randn(
-                batch_size, decoder.out_channels, h, w, generator=gen)
-    return {k: v.to(device) for k, v in inputs.items()}
+def example_inputs(model: torch.nn.Module, batch_size: int,
+                   device: torch.device) -> Dict[str, torch.Tensor]:
+    """The model's :meth:`example_inputs` (seed 0) on ``device``."""
+    gen = torch.Generator().manual_seed(0)
+    return {
+        k: v.to(device)
+        for k, v in model.example_inputs(batch_size, gen).items()
+    }
 
 
 def build_step(model: torch.nn.Module, optim_wrapper,
@@ -216,15 +180,16 @@ def count_flops(model, optim_wrapper, inputs) -> float:
 
 
 def module_groups(model: torch.nn.Module) -> Dict[str, List[torch.nn.Module]]:
-    """The parts activations are attributed to: input adapters, encoder
-    blocks, every decoder and every loss."""
-    groups = {
-        'encoder.adapters': list(model.encoder.adapters.values()),
-        'encoder.blocks': list(model.encoder.blocks)
-    }
-    for name in model.decoders:
-        groups[f'decoders.{name}'] = [model.decoders[name]]
-        groups[f'losses.{name}'] = [model.losses[name]]
+    """The parts activations are attributed to: the encoder's adapters and
+    blocks, and every head (decoder and loss)."""
+    groups = {}
+    for name, module in model.named_modules():
+        if name.count('.') == 1 and name.split('.')[0] in ('encoder',
+                                                           'heads'):
+            # containers are never called: their members are
+            containers = (torch.nn.ModuleList, torch.nn.ModuleDict)
+            groups[name] = list(module.children()) if isinstance(
+                module, containers) else [module]
     return groups
 
 
@@ -380,7 +345,7 @@ def benchmark_model(cfg: Config, args: argparse.Namespace) -> dict:
 
     if args.saved_memory:
         return saved_memory_report(model, optim_wrapper, args, device)
-    inputs = synthetic_inputs(model, args.batch_size, device)
+    inputs = example_inputs(model, args.batch_size, device)
     step = build_step(model, optim_wrapper, inputs)
     host_sync = None
     if args.check_syncs and device.type == 'cuda':
@@ -442,7 +407,7 @@ def saved_memory_report(model, optim_wrapper, args: argparse.Namespace,
     for batch in (small, big):
         # one step first: lazily built state (compiled graphs) is not
         # counted as activations
-        inputs = synthetic_inputs(model, batch, device)
+        inputs = example_inputs(model, batch, device)
         saved_tensor_bytes(model, optim_wrapper, inputs)
         counts[batch] = saved_tensor_bytes(model, optim_wrapper, inputs)
     target = args.saved_memory

@@ -32,11 +32,11 @@ from typing import Dict, List, Optional
 import torch
 from mmengine.config import Config, DictAction
 
-from mmmultimae.models.losses import (MaskedCrossEntropyLoss, MaskedL1Loss,
-                                      normalize_patches)
-from mmmultimae.visualization import (build_eval_dataset, init_pretrain_model,
-                                      load_batch, masks_from_spec, preprocess,
-                                      sample_masks)
+from mmmultimae.apis import (build_eval_dataset, init_pretrain_model,
+                             load_batch, masks_from_spec, preprocess,
+                             sample_masks)
+from mmmultimae.models.heads import SemSegReconstructionHead
+from mmmultimae.models.losses import MaskedL1Loss
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -72,42 +72,39 @@ def parse_args(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _baseline_kind(loss) -> str:
-    if isinstance(loss, MaskedCrossEntropyLoss):
+def _baseline_kind(head) -> str:
+    if isinstance(head, SemSegReconstructionHead):
         return 'prior'
-    if isinstance(loss, MaskedL1Loss):
+    if isinstance(head.loss_module, MaskedL1Loss):
         return 'median'
     return 'mean'
 
 
 def fit_constant(model, name: str,
                  targets: List[torch.Tensor]) -> torch.Tensor:
-    """The constant prediction of decoder ``name`` (one value per output
+    """The constant prediction of head ``name`` (one value per output
     channel) that best fits the targets under its loss.
 
     Args:
         model: The ``MultiMAE``.
-        name (str): Decoder name.
+        name (str): Head name.
         targets (list[Tensor]): Target images/label maps of every batch.
 
     Returns:
         Tensor: ``(C, )`` values (logits for cross-entropy).
     """
-    decoder = model.decoders[name]
-    loss = model.losses[name]
-    channels = decoder.out_channels
-    kind = _baseline_kind(loss)
+    head = model.heads[name]
+    channels = head.out_channels
+    kind = _baseline_kind(head)
     if kind == 'prior':
         labels = torch.cat([t.flatten() for t in targets]).long()
-        ignore = getattr(loss, 'ignore_index', None)
+        ignore = head.loss_module.ignore_index
         labels = labels[(labels >= 0) & (labels < channels)
                         & (labels != ignore)]
         counts = torch.bincount(labels, minlength=channels).float()
         return torch.log(counts / counts.sum() + 1e-8)
-    patches = torch.cat(
-        [model.target_patches(name, t).float() for t in targets])
-    if getattr(loss, 'norm_target', False):
-        patches = normalize_patches(patches)
+    # per-patch standardised already for norm_target heads
+    patches = torch.cat([head.target_patches(t).float() for t in targets])
     values = patches.reshape(-1, channels, patches.shape[-1] // channels)
     values = values.transpose(0, 1).reshape(channels, -1)
     if kind == 'median':
@@ -118,17 +115,18 @@ def fit_constant(model, name: str,
 def constant_patches(model, name: str, value: torch.Tensor,
                      like: torch.Tensor) -> torch.Tensor:
     """Patch tokens ``(B, N, C * ph * pw)`` holding ``value`` per channel,
-    shaped like the decoder's prediction for a target ``like``."""
-    patches = model.target_patches(name, like)
+    shaped like the head's prediction for a target ``like``."""
+    head = model.heads[name]
+    patches = head.target_patches(like)
     batch, tokens = patches.shape[:2]
-    ph, pw = model.decoders[name].patch_size
+    ph, pw = head.patch_size
     pred = value.to(like.device).float().view(1, 1, -1, 1).expand(
         batch, tokens, -1, ph * pw)
     return pred.reshape(batch, tokens, -1)
 
 
 class Evaluator:
-    """Accumulates per-decoder losses (and semseg accuracy) over batches."""
+    """Accumulates per-head losses (and semseg accuracy) over batches."""
 
     def __init__(self) -> None:
         self.sums: Dict[str, float] = {}
@@ -149,15 +147,15 @@ def evaluate(model, batches: List[dict], masks: List[dict], names: List[str],
 
     Args:
         model: The ``MultiMAE`` (the predictor when ``constants`` is None;
-            else only its decoders' loss modules and patch sizes are used).
+            else only its heads' losses and patch sizes are used).
         batches (list[dict]): Preprocessed batches.
         masks (list[dict]): Masks per batch.
-        names (list[str]): Decoders to report.
+        names (list[str]): Heads to report.
         constants (dict, optional): Constant per-channel predictions.
 
     Returns:
         dict[str, float]: ``loss_<name>`` (and ``acc_<name>`` for
-        cross-entropy decoders).
+        label heads).
     """
     acc = Evaluator()
     for data, mask in zip(batches, masks):
@@ -167,21 +165,17 @@ def evaluate(model, batches: List[dict], masks: List[dict], names: List[str],
             preds = model(inputs, mode='tensor', masks=mask)['preds']
         else:
             preds = {
-                n:
-                constant_patches(model, n, constants[n],
-                                 inputs[model.targets[n]])
+                n: constant_patches(model, n, constants[n],
+                                    inputs[model.heads[n].target])
                 for n in names
             }
         for name in names:
-            target_name = model.targets[name]
-            target = model.target_patches(name, inputs[target_name])
-            token_mask = mask.get(target_name)
-            if token_mask is None:
-                token_mask = torch.ones(
-                    target.shape[:2], dtype=torch.bool, device=target.device)
-            loss = model.losses[name](preds[name].float(), target, token_mask)
-            acc.add(f'loss_{name}', loss, batch)
-            if isinstance(model.losses[name], MaskedCrossEntropyLoss):
+            head = model.heads[name]
+            acc.add(f'loss_{name}', head.loss(preds[name], inputs, mask),
+                    batch)
+            if isinstance(head, SemSegReconstructionHead):
+                target = head.target_patches(inputs[head.target])
+                token_mask = mask[head.target]
                 b, n, p = target.shape
                 labels = preds[name].float().reshape(b, n, -1, p).argmax(dim=2)
                 hit = (labels == target)[token_mask]
@@ -206,7 +200,7 @@ def main(argv=None) -> dict:
             load_batch(dataset, range(i, min(i + args.batch_size, count))))
         for i in range(0, count, args.batch_size)
     ]
-    names = list(trained.decoders)
+    names = list(trained.heads)
     first = trained.input_modalities[0]
 
     sampled = [
@@ -217,12 +211,12 @@ def main(argv=None) -> dict:
         masks_from_spec(trained, b['inputs'], {first: 'visible'}, 0)
         for b in batches
     ]
-    cross = [n for n in names if trained.targets[n] != first]
+    cross = [n for n in names if trained.heads[n].target != first]
 
     constants = {
         n:
         fit_constant(trained, n,
-                     [b['inputs'][trained.targets[n]] for b in batches])
+                     [b['inputs'][trained.heads[n].target] for b in batches])
         for n in names
     }
     table = {}

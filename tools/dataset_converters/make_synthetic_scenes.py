@@ -27,8 +27,8 @@ import time
 sys.path.insert(0,
                 osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
-from mmmultimae.datasets.synthetic_scenes import (  # noqa: E402
-    CLASSES, write_synthetic_dataset)
+from mmmultimae.datasets.synthetic import write_synthetic_dataset  # noqa
+from mmmultimae.datasets.synthetic.metainfo import CLASSES  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:

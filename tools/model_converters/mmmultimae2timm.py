@@ -18,7 +18,8 @@ import timm
 import torch
 from timm.models.vision_transformer import VisionTransformer
 
-from mmmultimae.models.converters import key_report, multivit_to_timm
+from mmmultimae.apis import key_report
+from mmmultimae.models.converters import multivit_to_timm
 from mmmultimae.utils import torch_load_trusting_mmengine
 
 

@@ -10,9 +10,8 @@ import argparse
 
 import torch
 
-from mmmultimae.models.converters import (convert_official_multimae,
-                                          key_report, load_into_config_model,
-                                          save_converted)
+from mmmultimae.apis import key_report, load_into_config_model, save_converted
+from mmmultimae.models.converters import convert_official_multimae
 from mmmultimae.utils import torch_load_trusting_mmengine
 
 

@@ -7,8 +7,8 @@ Example:
 """
 import argparse
 
-from mmmultimae.models.converters import (key_report, load_into_config_model,
-                                          save_converted, timm_to_multivit)
+from mmmultimae.apis import key_report, load_into_config_model, save_converted
+from mmmultimae.models.converters import timm_to_multivit
 from mmmultimae.utils import torch_load_trusting_mmengine
 
 

@@ -4,6 +4,10 @@
 # four 256-d x 2-block cross-attention decoders (rgb, norm_rgb = "rgb+",
 # depth, semseg), masked losses with equal weights, semseg decoder in fp32
 # under fp16 autocast (bf16, the default, needs no such guard).
+patch = dict(patch_size=16, image_size=224)
+# every head's decoder; a head adds its number of output channels
+decoder = dict(type='SpatialDecoder', embed_dims=256, num_layers=2,
+               num_heads=8, **patch)
 model = dict(
     type='MultiMAE',
     data_preprocessor=dict(
@@ -16,24 +20,15 @@ model = dict(
     encoder=dict(
         type='MultiViT',
         adapters=dict(
-            rgb=dict(
-                type='PatchInputAdapter',
-                in_channels=3,
-                patch_size=16,
-                image_size=224),
-            depth=dict(
-                type='PatchInputAdapter',
-                in_channels=1,
-                patch_size=16,
-                image_size=224),
+            rgb=dict(type='PatchInputAdapter', in_channels=3, **patch),
+            depth=dict(type='PatchInputAdapter', in_channels=1, **patch),
             # 1/4-resolution label map, 64-d class embedding, 4x4 patches
             semseg=dict(
                 type='SemSegInputAdapter',
                 num_classes=133,
-                patch_size=16,
                 stride_level=4,
                 class_embed_dims=64,
-                image_size=224)),
+                **patch)),
         embed_dims=768,
         num_layers=12,
         num_heads=12,
@@ -41,49 +36,27 @@ model = dict(
         qkv_bias=True,
         num_global_tokens=1,
         drop_path_rate=0.),
-    decoders=dict(
+    heads=dict(
         rgb=dict(
-            type='SpatialDecoder',
-            out_channels=3,
-            embed_dims=256,
-            num_layers=2,
-            num_heads=8,
-            patch_size=16,
-            image_size=224),
+            type='PixelReconstructionHead',
+            decoder=dict(out_channels=3, **decoder),
+            loss=dict(type='MaskedMSELoss')),
         # "rgb+": a second rgb decoder (rgb queries and mask) whose target
         # is every 16x16 patch standardised on its own
         norm_rgb=dict(
-            type='SpatialDecoder',
-            out_channels=3,
-            query_modality='rgb',
-            embed_dims=256,
-            num_layers=2,
-            num_heads=8,
-            patch_size=16,
-            image_size=224),
+            type='PixelReconstructionHead',
+            target='rgb',
+            norm_target=True,
+            decoder=dict(out_channels=3, **decoder),
+            loss=dict(type='MaskedMSELoss')),
         depth=dict(
-            type='SpatialDecoder',
-            out_channels=1,
-            embed_dims=256,
-            num_layers=2,
-            num_heads=8,
-            patch_size=16,
-            image_size=224),
+            type='PixelReconstructionHead',
+            decoder=dict(out_channels=1, **decoder),
+            loss=dict(type='MaskedL1Loss')),
         # logits at 1/4 resolution (56x56 for 224 inputs)
         semseg=dict(
-            type='SpatialDecoder',
-            out_channels=133,
-            stride_level=4,
-            embed_dims=256,
-            num_layers=2,
-            num_heads=8,
-            patch_size=16,
-            image_size=224)),
-    losses=dict(
-        rgb=dict(type='MaskedMSELoss'),
-        norm_rgb=dict(type='MaskedMSELoss', norm_target=True),
-        depth=dict(type='MaskedL1Loss'),
-        semseg=dict(type='MaskedCrossEntropyLoss')),
-    targets=dict(norm_rgb='rgb'),
-    mask_sampler=dict(type='DirichletMaskSampler', num_visible=98, alpha=1.0),
-    fp32_decoders=['semseg'])
+            type='SemSegReconstructionHead',
+            fp32_under_fp16=True,
+            decoder=dict(out_channels=133, stride_level=4, **decoder),
+            loss=dict(type='MaskedCrossEntropyLoss'))),
+    mask_sampler=dict(type='DirichletMaskSampler', num_visible=98, alpha=1.0))

@@ -8,7 +8,7 @@ from mmcv.transforms import BaseTransform
 from mmengine.structures import BaseDataElement
 
 from mmmultimae.registry import TRANSFORMS
-from ..synthetic_scenes import decode_normals
+from ..synthetic.codecs import decode_normals
 from .processing import get_modalities
 
 DEFAULT_META_KEYS = ('img_path', 'ori_shape', 'img_shape', 'crop_bbox', 'flip',

@@ -50,6 +50,18 @@ def get_modalities(results: Dict, name: str) -> Tuple[str, ...]:
     return tuple(results['modalities'])
 
 
+def describe_sample(results: Dict) -> str:
+    """The files of a sample, for error messages: ``" (files: rgb 'a.jpg',
+    depth 'a.png')"``, or ``''`` when the sample has no paths."""
+    paths = results.get('img_path')
+    if isinstance(paths, dict) and paths:
+        listed = ', '.join(f'{m} {p!r}' for m, p in paths.items())
+        return f' (files: {listed})'
+    if isinstance(paths, str):
+        return f' (file: {paths!r})'
+    return ''
+
+
 def check_same_size(results: Dict, modalities: Sequence[str],
                     name: str) -> Tuple[int, int]:
     """Common ``(H, W)`` of the modalities of a sample.
@@ -57,18 +69,20 @@ def check_same_size(results: Dict, modalities: Sequence[str],
     Raises:
         KeyError: If a modality is missing from ``results``.
         ValueError: If the spatial sizes differ (message lists each
-            modality with its shape).
+            modality with its shape and the sample's files).
     """
     missing = [m for m in modalities if m not in results]
     if missing:
         raise KeyError(f'{name}: modalities {missing} are listed in '
-                       "results['modalities'] but not loaded")
+                       "results['modalities'] but not loaded"
+                       f'{describe_sample(results)}')
     sizes = {m: tuple(results[m].shape[:2]) for m in modalities}
     if len(set(sizes.values())) > 1:
         described = ', '.join(f'{m} {tuple(results[m].shape)}'
                               for m in modalities)
         raise ValueError(f'{name}: modalities of one sample must have the '
-                         f'same height and width, got {described}')
+                         f'same height and width, got {described}'
+                         f'{describe_sample(results)}')
     return next(iter(sizes.values()))
 
 

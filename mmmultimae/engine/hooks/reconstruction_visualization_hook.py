@@ -13,12 +13,11 @@ from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from PIL import Image
 
+from mmmultimae.apis.reconstruction import (TileRenderer, load_batch, predict,
+                                            preprocess, sample_masks,
+                                            unwrap_model)
 from mmmultimae.registry import HOOKS
-from mmmultimae.visualization.inference import (TileRenderer, load_batch,
-                                                predict, preprocess,
-                                                sample_masks, unwrap_model)
-from mmmultimae.visualization.reconstruction import (make_grid,
-                                                     stack_vertically)
+from mmmultimae.visualization.reconstruction import make_grid, stack_vertically
 
 #: Column headers of the figure.
 COLUMNS = ('masked input', 'prediction', 'ground truth')

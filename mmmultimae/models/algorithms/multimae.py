@@ -1,6 +1,6 @@
 # Copyright (c) mmmultimae contributors. All rights reserved.
 """MultiMAE pre-training model."""
-import inspect
+import re
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
@@ -9,31 +9,17 @@ from mmengine.structures import BaseDataElement
 from timm.layers import trunc_normal_
 from torch import Tensor, nn
 
-from mmmultimae.registry import MASK_SAMPLERS, MODELS
-from ..decoders.spatial_decoder import gather_tokens
-from ..losses.masked_losses import MaskedCrossEntropyLoss
+from mmmultimae.registry import MODELS, TASK_UTILS
 from ..mask_samplers import masks_to_ids
 from ..utils.autocast import active_autocast_dtype
-from ..utils.patchify import patchify, patchify_labels, unpatchify
-from ..utils.pos_embed import resize_pos_embed
 from ..utils.token_layout import TokenLayout
+from ..utils.tokens import gather_tokens
 
 Masks = Dict[str, Tensor]
 
-
-def _build_with_defaults(cfg: dict, **defaults) -> nn.Module:
-    """Build ``cfg`` through ``MODELS``, filling in the ``defaults`` that the
-    class accepts and the config does not set."""
-    cfg = dict(cfg)
-    cls = MODELS.get(cfg['type']) if isinstance(cfg.get('type'),
-                                                str) else cfg.get('type')
-    if cls is None:
-        raise KeyError(f'{cfg.get("type")!r} is not registered in MODELS')
-    params = inspect.signature(cls.__init__).parameters
-    for key, value in defaults.items():
-        if key in params:
-            cfg.setdefault(key, value)
-    return MODELS.build(cfg)
+#: State-dict keys written before the heads existed (``decoders.<name>.*``)
+#: and where they live now.
+_LEGACY_DECODER_KEY = re.compile(r'decoders\.([^.]+)\.(.*)')
 
 
 @MODELS.register_module()
@@ -42,39 +28,25 @@ class MultiMAE(BaseModel):
 
     The encoder (a ``MultiViT``) tokenizes the input modalities, a mask
     sampler picks the visible tokens (a fixed number per sample), the encoder
-    runs on the visible tokens plus its global tokens, and every decoder
-    predicts the patches of its output, scored on the masked tokens by its
-    loss. The split into encoder / decoders / losses follows mmpretrain's
-    ``MAE`` algorithm.
+    runs on the visible tokens plus its global tokens, and every head
+    decodes its output and scores it on the masked tokens of its target.
+    The split into encoder and heads that own their loss follows
+    mmpretrain's ``MAE`` algorithm.
 
     Args:
         encoder (dict): Config of the encoder (``MultiViT``).
-        decoders (dict[str, dict]): Decoder configs by name
-            (``SpatialDecoder`` / ``MAEDecoder``); ``modality`` (the name),
-            ``query_modality`` (the target modality), ``encoder_dims`` and
-            ``context_modalities`` (the input modalities) are filled in when
-            the class takes them and the config does not set them.
-        losses (dict[str, dict]): Loss config of every decoder.
-        mask_sampler (dict): Config in ``MASK_SAMPLERS``.
+        heads (dict[str, dict]): Head configs by output name
+            (``PixelReconstructionHead`` / ``SemSegReconstructionHead``, each
+            with its ``decoder``, ``loss`` and ``target``). A ``None`` entry
+            is skipped, so a config drops an output of its base with
+            ``heads=dict(norm_rgb=None)``.
+        mask_sampler (dict): Mask sampler config (``TASK_UTILS``).
         input_modalities (Sequence[str], optional): Modalities fed to the
             encoder; others present in the inputs serve only as targets.
             Defaults to all modalities with an encoder adapter.
-        targets (dict[str, str], optional): Target modality of decoders
-            whose name is not a modality, e.g. ``dict(norm_rgb='rgb')``. The
-            loss uses the target modality's mask (all tokens count as masked
-            if it is not an input).
         task_weighting (dict, optional): ``TaskWeighting`` config.
-        fp32_decoders (Sequence[str], optional): Decoders that run with
-            autocast disabled, on float32 encoder tokens, when autocast is
-            in float16 (official ``fp32_output_adapters``, which guards the
-            133-class semseg logits against fp16 overflow). Under bfloat16
-            autocast, which has float32's range, they run in bfloat16 like
-            the rest: 25 % more images/s on an H200, and the semseg decoder's
-            gradients stay within bf16 rounding of float32 (see
-            ``docs/benchmarks.md``). Defaults to ``('semseg',)`` if there is
-            a ``semseg`` decoder, else none.
         compile (bool | dict): ``torch.compile`` the training step after
-            mask sampling (encoder, decoders and losses; the sampler stays
+            mask sampling (encoder, heads and losses; the sampler stays
             eager). A dict is passed to ``torch.compile`` as keyword
             arguments, e.g. ``dict(mode='max-autotune-no-cudagraphs')``.
             Shapes are static (a fixed number of visible tokens), so it
@@ -89,13 +61,10 @@ class MultiMAE(BaseModel):
 
     def __init__(self,
                  encoder: dict,
-                 decoders: Dict[str, dict],
-                 losses: Dict[str, dict],
+                 heads: Dict[str, Optional[dict]],
                  mask_sampler: dict,
                  input_modalities: Optional[Sequence[str]] = None,
-                 targets: Optional[Dict[str, str]] = None,
                  task_weighting: Optional[dict] = None,
-                 fp32_decoders: Optional[Sequence[str]] = None,
                  encoder_mask_tokens: bool = False,
                  compile: Union[bool, dict] = False,
                  data_preprocessor: Optional[Union[dict, nn.Module]] = None,
@@ -107,7 +76,7 @@ class MultiMAE(BaseModel):
         super().__init__(
             data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.encoder = MODELS.build(encoder)
-        modalities = list(self.encoder.adapters)
+        modalities = self.encoder.modalities
         if input_modalities is None:
             input_modalities = modalities
         unknown = [m for m in input_modalities if m not in modalities]
@@ -117,41 +86,21 @@ class MultiMAE(BaseModel):
                              f'adapters {modalities}')
         self.input_modalities = list(input_modalities)
 
-        if not decoders:
-            raise ValueError('MultiMAE needs at least one decoder')
-        if set(losses) != set(decoders):
-            raise ValueError(f'losses must be given for exactly the decoders '
-                             f'{sorted(decoders)}, got {sorted(losses)}')
-        targets = dict(targets or {})
-        unknown = [name for name in targets if name not in decoders]
-        if unknown:
-            raise ValueError(f'targets name unknown decoders {unknown}; '
-                             f'decoders: {list(decoders)}')
-        self.targets = {name: targets.get(name, name) for name in decoders}
-        self.decoders = ModuleDict({
-            name:
-            _build_with_defaults(
+        heads = {name: cfg for name, cfg in heads.items() if cfg is not None}
+        if not heads:
+            raise ValueError('MultiMAE needs at least one head')
+        self.heads = ModuleDict({
+            name: MODELS.build(
                 cfg,
-                modality=name,
-                query_modality=self.targets[name],
-                encoder_dims=self.encoder.embed_dims,
-                context_modalities=self.input_modalities)
-            for name, cfg in decoders.items()
+                default_args=dict(
+                    name=name,
+                    encoder_dims=self.encoder.embed_dims,
+                    context_modalities=self.input_modalities))
+            for name, cfg in heads.items()
         })
-        self.losses = nn.ModuleDict(
-            {name: MODELS.build(losses[name])
-             for name in decoders})
-
-        self.mask_sampler = MASK_SAMPLERS.build(mask_sampler)
+        self.mask_sampler = TASK_UTILS.build(mask_sampler)
         self.task_weighting = MODELS.build(task_weighting) \
             if task_weighting else None
-        if fp32_decoders is None:
-            fp32_decoders = [n for n in ('semseg', ) if n in decoders]
-        unknown = [n for n in fp32_decoders if n not in decoders]
-        if unknown:
-            raise ValueError(f'fp32_decoders {unknown} are not decoders '
-                             f'{list(decoders)}')
-        self.fp32_decoders = set(fp32_decoders)
         self.encoder_mask_tokens = encoder_mask_tokens
         if encoder_mask_tokens:
             self.encoder_mask_token = nn.Parameter(
@@ -161,6 +110,7 @@ class MultiMAE(BaseModel):
         if compile:
             options = compile if isinstance(compile, dict) else {}
             self._loss_step = torch.compile(self._masked_losses, **options)
+        self.register_load_state_dict_pre_hook(_rename_legacy_decoder_keys)
 
     def init_weights(self) -> None:
         """Official init of encoder and decoders (their ``init_weights``),
@@ -187,6 +137,53 @@ class MultiMAE(BaseModel):
                              f'{list(inputs)}')
         return selected
 
+    @property
+    def num_visible(self) -> int:
+        """Visible tokens per sample of the mask sampler (the training
+        budget)."""
+        return self.mask_sampler.num_visible
+
+    def example_inputs(
+            self,
+            batch_size: int,
+            generator: Optional[torch.Generator] = None) -> Dict[str, Tensor]:
+        """Random preprocessed inputs and targets at the training size.
+
+        Every input modality (standard normal floats, uniform class ids) at
+        the size its adapter's position table was built for, plus the
+        targets of heads that are not inputs; for benchmarks and tests.
+
+        Args:
+            batch_size (int): ``B``.
+            generator (torch.Generator, optional): CPU random generator.
+
+        Returns:
+            dict[str, Tensor]: e.g. rgb ``(B, 3, H, W)``, depth
+            ``(B, 1, H, W)``, semseg ``(B, H/4, W/4)``, on the CPU.
+        """
+        inputs = {
+            name: self.encoder.adapters[name].example_input(
+                batch_size, generator)
+            for name in self.input_modalities
+        }
+        for head in self.heads.values():
+            if head.target not in inputs:
+                inputs[head.target] = head.example_target(
+                    batch_size, generator)
+        return inputs
+
+    def token_layout(self, inputs: Dict[str, Tensor]) -> TokenLayout:
+        """Layout of the encoder's input tokens for a batch.
+
+        Args:
+            inputs (dict[str, Tensor]): Preprocessed modalities (targets
+                that are not input modalities are ignored).
+
+        Returns:
+            TokenLayout: The input modalities' grids, in input order.
+        """
+        return self.encoder.token_layout(self._encoder_inputs(inputs))
+
     @staticmethod
     def _check_masks(masks: Masks, layout: TokenLayout, batch: int,
                      device: torch.device) -> Masks:
@@ -208,34 +205,34 @@ class MultiMAE(BaseModel):
     def _mask_token_inputs(self, tokens: Tensor, masks: Masks,
                            layout: TokenLayout) -> Tensor:
         """Replace masked tokens by the mask token + their position."""
-        pos = []
-        for name, grid in layout.grids.items():
-            adapter = self.encoder.adapters[name]
-            table = resize_pos_embed(adapter.pos_embed, grid,
-                                     adapter.interpolate_mode)
-            pos.append(table.flatten(2).transpose(1, 2))
-        fill = (self.encoder_mask_token + torch.cat(pos, dim=1)).to(
-            tokens.dtype)
+        fill = (self.encoder_mask_token +
+                self.encoder.pos_tokens(layout)).to(tokens.dtype)
         mask = torch.cat([masks[name] for name in layout.modalities], dim=1)
         return torch.where(mask.unsqueeze(-1), fill, tokens)
 
-    def sample_masks(self, inputs: Dict[str, Tensor]) -> Masks:
+    def sample_masks(self,
+                     inputs: Dict[str, Tensor],
+                     num_visible: Optional[int] = None,
+                     generator: Optional[torch.Generator] = None) -> Masks:
         """Sample token masks for the input modalities of a batch.
 
         Args:
             inputs (dict[str, Tensor]): Preprocessed modalities.
+            num_visible (int, optional): Visible tokens per sample; defaults
+                to the sampler's budget.
+            generator (torch.Generator, optional): Random generator (the
+                global RNG is then not touched); the masks are drawn on its
+                device.
 
         Returns:
-            dict[str, Tensor]: ``(B, N_m)`` bool masks, True = masked.
+            dict[str, Tensor]: ``(B, N_m)`` bool masks, True = masked, on the
+            generator's device, else the inputs'.
         """
-        selected = self._encoder_inputs(inputs)
-        grids = {
-            name: self.encoder.adapters[name].token_grid(x)
-            for name, x in selected.items()
-        }
-        first = next(iter(selected.values()))
-        layout = TokenLayout(grids, self.encoder.num_global_tokens)
-        return self.mask_sampler(layout, first.shape[0], first.device)
+        layout = self.token_layout(inputs)
+        first = next(iter(inputs.values()))
+        device = first.device if generator is None else generator.device
+        return self.mask_sampler(layout, first.shape[0], device, generator,
+                                 num_visible)
 
     def encode(
         self,
@@ -263,7 +260,7 @@ class MultiMAE(BaseModel):
         batch, total = tokens.shape[:2]
         if masks is None:
             masks = self.mask_sampler(layout, batch, tokens.device)
-            num_visible = getattr(self.mask_sampler, 'num_visible', None)
+            num_visible = self.num_visible
         else:
             masks = self._check_masks(masks, layout, batch, tokens.device)
         if self.encoder_mask_tokens:
@@ -284,18 +281,13 @@ class MultiMAE(BaseModel):
     ) -> Tuple[Dict[str, Tensor], Masks, TokenLayout]:
         x, layout, masks, ids_keep, ids_restore = self.encode(
             inputs, masks, num_visible)
-        device_type = x.device.type
-        amp_dtype = active_autocast_dtype(device_type)
-        # one cast for all decoders (autocast would cast x in each of them)
-        x_amp = x if amp_dtype is None else x.to(amp_dtype)
-        preds = {}
-        for name, decoder in self.decoders.items():
-            if amp_dtype == torch.float16 and name in self.fp32_decoders:
-                with torch.autocast(device_type=device_type, enabled=False):
-                    preds[name] = decoder(x.float(), layout, ids_keep,
-                                          ids_restore)
-            else:
-                preds[name] = decoder(x_amp, layout, ids_keep, ids_restore)
+        amp_dtype = active_autocast_dtype(x.device.type)
+        # one cast for all heads (autocast would cast x in each of them)
+        x_amp = None if amp_dtype is None else x.to(amp_dtype)
+        preds = {
+            name: head(x, layout, ids_keep, ids_restore, x_amp)
+            for name, head in self.heads.items()
+        }
         return preds, masks, layout
 
     # ------------------------------------------------------------------
@@ -321,9 +313,9 @@ class MultiMAE(BaseModel):
                 sampled ones (e.g. for visualisation).
 
         Returns:
-            ``'loss'``: ``{'loss_<decoder>': Tensor}``; ``'predict'``: one
+            ``'loss'``: ``{'loss_<head>': Tensor}``; ``'predict'``: one
             data element per sample (see :meth:`predict`); ``'tensor'``:
-            ``dict(preds={decoder: (B, N, C*ph*pw)}, masks={...})``.
+            ``dict(preds={head: (B, N, C*ph*pw)}, masks={...})``.
         """
         if mode == 'loss':
             return self.loss(inputs, data_samples, masks)
@@ -334,22 +326,6 @@ class MultiMAE(BaseModel):
             return dict(preds=preds, masks=masks)
         raise ValueError(f'Invalid mode {mode!r}: expected "loss", '
                          '"predict" or "tensor"')
-
-    def target_patches(self, name: str, target: Tensor) -> Tensor:
-        """Patch tokens of the target of decoder ``name``.
-
-        Args:
-            name (str): Decoder name.
-            target (Tensor): Float ``(B, C, H, W)`` or int label map
-                ``(B, h, w)``.
-
-        Returns:
-            Tensor: ``(B, N, C*ph*pw)`` or ``(B, N, ph*pw)``.
-        """
-        patch = self.decoders[name].patch_size
-        if target.dtype.is_floating_point:
-            return patchify(target, patch)
-        return patchify_labels(target, patch)
 
     def loss(self,
              inputs: Dict[str, Tensor],
@@ -363,35 +339,23 @@ class MultiMAE(BaseModel):
             masks (dict[str, Tensor], optional): Explicit masks.
 
         Returns:
-            dict[str, Tensor]: ``loss_<decoder>`` for every decoder (after
-            task weighting, if any).
+            dict[str, Tensor]: ``loss_<head>`` for every head (after task
+            weighting, if any).
         """
         num_visible = None
         if masks is None:
             masks = self.sample_masks(inputs)
-            num_visible = getattr(self.mask_sampler, 'num_visible', None)
+            num_visible = self.num_visible
         return self._loss_step(inputs, masks, num_visible)
 
     def _masked_losses(self, inputs: Dict[str, Tensor], masks: Masks,
                        num_visible: Optional[int]) -> Dict[str, Tensor]:
         """Forward and losses for given masks (what ``compile`` compiles)."""
         preds, masks, _ = self._forward(inputs, masks, num_visible)
-        losses = {}
-        for name, pred in preds.items():
-            target_name = self.targets[name]
-            if target_name not in inputs:
-                raise KeyError(f'target {target_name!r} of decoder {name!r} '
-                               f'is missing from the inputs {list(inputs)}')
-            target = self.target_patches(name, inputs[target_name])
-            if target.shape[:2] != pred.shape[:2]:
-                raise ValueError(
-                    f'decoder {name!r} predicts {pred.shape[1]} patches but '
-                    f'its target {target_name!r} has {target.shape[1]}')
-            mask = masks.get(target_name)
-            if mask is None:
-                mask = torch.ones(
-                    pred.shape[:2], dtype=torch.bool, device=pred.device)
-            losses[name] = self.losses[name](pred.float(), target, mask)
+        losses = {
+            name: self.heads[name].loss(pred, inputs, masks)
+            for name, pred in preds.items()
+        }
         if self.task_weighting is not None:
             losses = self.task_weighting(losses)
         return {f'loss_{name}': value for name, value in losses.items()}
@@ -410,11 +374,11 @@ class MultiMAE(BaseModel):
                 or ``(1, N_m)``, True = masked.
 
         Returns:
-            list[BaseDataElement]: Per sample, ``pred_<decoder>`` (the
+            list[BaseDataElement]: Per sample, ``pred_<head>`` (the
             prediction as an image ``(C, h * ph, w * pw)``; logits at 1/4
-            resolution for semseg), ``pred_<decoder>_label`` (argmax, for
-            cross-entropy decoders) and ``mask_<modality>`` (the ``(h, w)``
-            bool token mask used, True = masked).
+            resolution for semseg), ``pred_<head>_label`` (argmax, for label
+            heads) and ``mask_<modality>`` (the ``(h, w)`` bool token mask
+            used, True = masked).
         """
         preds, masks, layout = self._forward(inputs, masks)
         batch = next(iter(preds.values())).shape[0]
@@ -425,14 +389,27 @@ class MultiMAE(BaseModel):
                              f'of {batch}')
         fields: Dict[str, Tensor] = {}
         for name, pred in preds.items():
-            decoder = self.decoders[name]
-            image = unpatchify(pred.float(), decoder.query_grid(layout),
-                               decoder.patch_size, decoder.out_channels)
-            fields[f'pred_{name}'] = image
-            if isinstance(self.losses[name], MaskedCrossEntropyLoss):
-                fields[f'pred_{name}_label'] = image.argmax(dim=1)
+            fields.update(self.heads[name].predict(pred, layout))
         for name, mask in masks.items():
             fields[f'mask_{name}'] = mask.reshape(batch, *layout.grids[name])
         for i, sample in enumerate(data_samples):
             sample.set_data({key: value[i] for key, value in fields.items()})
         return data_samples
+
+
+def _rename_legacy_decoder_keys(module: nn.Module, state_dict: dict,
+                                prefix: str, *args) -> None:
+    """Load-state-dict pre-hook: map ``decoders.<name>.*`` (checkpoints
+    written before the heads existed) to ``heads.<name>.decoder.*``, in
+    place, so ``load_from``, ``resume`` and ``load_checkpoint`` of old
+    checkpoints keep working (the optimizer state is unaffected: the
+    parameter order did not change)."""
+    for key in list(state_dict):
+        if not key.startswith(prefix):
+            continue
+        match = _LEGACY_DECODER_KEY.fullmatch(key[len(prefix):])
+        if match is not None:
+            name, rest = match.groups()
+            new = f'{prefix}heads.{name}.decoder.{rest}'
+            if new not in state_dict:
+                state_dict[new] = state_dict.pop(key)

@@ -55,7 +55,9 @@ class MultiViT(BaseModule):
 
     Args:
         adapters (dict[str, dict]): Input adapter configs per modality,
-            built through ``MODELS`` with ``embed_dims`` injected.
+            built through ``MODELS`` with ``embed_dims`` injected. A
+            ``None`` entry is skipped (a config drops a modality of its base
+            with ``adapters=dict(semseg=None)``).
         embed_dims (int): Token width ``D``. Defaults to 768.
         num_layers (int): Number of blocks ``L``. Defaults to 12.
         num_heads (int): Attention heads. Defaults to 12.
@@ -107,7 +109,11 @@ class MultiViT(BaseModule):
 
         self.adapters = nn.ModuleDict()
         for name, cfg in adapters.items():
-            self.adapters[name] = self._build_adapter(name, cfg, embed_dims)
+            if cfg is not None:
+                self.adapters[name] = self._build_adapter(
+                    name, cfg, embed_dims)
+        if not self.adapters:
+            raise ValueError('MultiViT needs at least one input adapter')
         self.out_indices = _normalize_indices(out_indices, num_layers,
                                               'out_indices')
         if out_modalities is None:
@@ -184,22 +190,47 @@ class MultiViT(BaseModule):
             tuple[Tensor, TokenLayout]: Tokens ``(B, N_total, D)`` in
             input-dict order (no global tokens) and their layout.
         """
+        layout = self.token_layout(inputs)
+        tokens = [self.adapters[name](x) for name, x in inputs.items()]
+        return torch.cat(tokens, dim=1), layout
+
+    def token_layout(self, inputs: ModalityInputs) -> TokenLayout:
+        """The layout of the tokens of ``inputs`` (without computing them).
+
+        Args:
+            inputs (dict[str, Tensor]): Non-empty dict of modality inputs.
+
+        Returns:
+            TokenLayout: Grids in input-dict order and the global tokens.
+        """
         if not inputs:
-            raise ValueError('MultiViT.tokenize got no modality')
-        tokens, grids = [], {}
-        for name, x in inputs.items():
-            if name not in self.adapters:
-                raise KeyError(f'No input adapter for modality {name!r}; '
-                               f'known modalities: {self.modalities}')
-            adapter = self.adapters[name]
-            grids[name] = adapter.token_grid(x)
-            tokens.append(adapter(x))
-        batch_sizes = {n: int(t.shape[0]) for n, t in zip(inputs, tokens)}
+            raise ValueError('MultiViT got no modality')
+        unknown = [name for name in inputs if name not in self.adapters]
+        if unknown:
+            raise KeyError(f'No input adapter for modalities {unknown}; '
+                           f'known modalities: {self.modalities}')
+        batch_sizes = {n: int(x.shape[0]) for n, x in inputs.items()}
         if len(set(batch_sizes.values())) != 1:
             raise ValueError('All modalities must have the same batch '
                              f'size, got {batch_sizes}')
-        layout = TokenLayout(grids, self.num_global_tokens)
-        return torch.cat(tokens, dim=1), layout
+        grids = {
+            name: self.adapters[name].token_grid(x)
+            for name, x in inputs.items()
+        }
+        return TokenLayout(grids, self.num_global_tokens)
+
+    def pos_tokens(self, layout: TokenLayout) -> Tensor:
+        """Position tokens of every modality of ``layout``, concatenated.
+
+        Returns:
+            Tensor: ``(1, N_total, D)``, the adapters' tables resized to
+            their modality's grid.
+        """
+        return torch.cat([
+            self.adapters[name].pos_tokens(grid)
+            for name, grid in layout.grids.items()
+        ],
+                         dim=1)
 
     def encode(
         self,

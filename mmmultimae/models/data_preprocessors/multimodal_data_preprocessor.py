@@ -1,6 +1,6 @@
 # Copyright (c) mmmultimae contributors. All rights reserved.
 """Batch preparation for dicts of modalities."""
-from typing import Dict, List, Sequence, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 from mmengine.model import BaseDataPreprocessor
@@ -201,6 +201,17 @@ class MultiModalDataPreprocessor(BaseDataPreprocessor):
         batch = {name: int(x.shape[0]) for name, x in inputs.items()}
         if len(set(batch.values())) > 1:
             raise ValueError(f'modalities have different batch sizes {batch}')
+
+    def normalization(
+            self, name: str) -> Optional[Tuple[List[float], List[float]]]:
+        """Per-channel ``(mean, std)`` a modality is normalised with, in
+        the input's units (e.g. ImageNet x 255 for uint8 rgb); None when it
+        is not normalised that way."""
+        cfg = self.configs.get(name)
+        if cfg is None or not cfg.get('normalize'):
+            return None
+        return (getattr(self, f'{name}_mean').flatten().tolist(),
+                getattr(self, f'{name}_std').flatten().tolist())
 
     def _normalize(self, name: str, x: Tensor) -> Tensor:
         cfg = self.configs[name]

@@ -1,8 +1,9 @@
 # Copyright (c) mmmultimae contributors. All rights reserved.
+from .base_decoder import BaseDecoder, check_decoder_inputs, decoder_geometry
 from .mae_decoder import MAEDecoder
-from .spatial_decoder import (SpatialDecoder, gather_tokens,
-                              modality_grid_tokens)
+from .spatial_decoder import SpatialDecoder
 
 __all__ = [
-    'SpatialDecoder', 'MAEDecoder', 'gather_tokens', 'modality_grid_tokens'
+    'BaseDecoder', 'SpatialDecoder', 'MAEDecoder', 'check_decoder_inputs',
+    'decoder_geometry'
 ]

@@ -7,21 +7,21 @@ modality's grid, a fixed sin-cos table is added, and self-attention blocks,
 a final norm and a linear head predict the patches. MAE-D8 is 512-d x 8
 blocks x 16 heads, MAE-D2 256-d x 2 blocks.
 """
-from typing import Optional, Tuple, Union
+from typing import Optional, Sequence, Tuple, Union
 
 import torch
 from torch import Tensor
 
 from mmmultimae.registry import MODELS
 from ..utils.blocks import norm_layer
-from ..utils.pos_embed import resize_pos_embed
+from ..utils.pos_embed import pos_embed_tokens
 from ..utils.token_layout import TokenLayout
-from .spatial_decoder import (PatchDecoderBase, _check_decoder_inputs,
-                              modality_grid_tokens)
+from ..utils.tokens import modality_grid_tokens
+from .base_decoder import BaseDecoder
 
 
 @MODELS.register_module()
-class MAEDecoder(PatchDecoderBase):
+class MAEDecoder(BaseDecoder):
     """Self-attention decoder over one modality's full token grid.
 
     ``context_proj`` maps the encoder tokens to ``embed_dims``; the query
@@ -36,6 +36,9 @@ class MAEDecoder(PatchDecoderBase):
         modality (str): Name of the decoded output.
         out_channels (int): Output channels ``C``.
         encoder_dims (int): Width of the encoder tokens.
+        context_modalities (Sequence[str]): The encoder's input modalities;
+            unused (an MAE decoder has no modality embeddings and reads
+            only ``query_modality``'s tokens). Defaults to ().
         embed_dims (int): Decoder width. Defaults to 512.
         num_layers (int): Number of blocks. Defaults to 8.
         num_heads (int): Attention heads. Defaults to 16.
@@ -55,6 +58,7 @@ class MAEDecoder(PatchDecoderBase):
                  modality: str,
                  out_channels: int,
                  encoder_dims: int,
+                 context_modalities: Sequence[str] = (),
                  embed_dims: int = 512,
                  num_layers: int = 8,
                  num_heads: int = 16,
@@ -66,10 +70,11 @@ class MAEDecoder(PatchDecoderBase):
                  query_modality: Optional[str] = None,
                  drop_path_rate: float = 0.,
                  init_cfg: Optional[dict] = None) -> None:
-        super().__init__(modality, out_channels, encoder_dims, embed_dims,
-                         num_layers, num_heads, mlp_ratio, qkv_bias,
-                         patch_size, stride_level, image_size,
-                         query_modality, drop_path_rate, init_cfg)
+        super().__init__(modality, out_channels, encoder_dims,
+                         context_modalities, embed_dims, num_layers,
+                         num_heads, mlp_ratio, qkv_bias, patch_size,
+                         stride_level, image_size, query_modality,
+                         drop_path_rate, init_cfg)
         self.norm = norm_layer(embed_dims)
         self._official_init()
 
@@ -95,16 +100,14 @@ class MAEDecoder(PatchDecoderBase):
         Returns:
             Tensor: Patch tokens ``(B, h * w, C * ph * pw)``.
         """
-        n_vis = _check_decoder_inputs(encoder_tokens, layout, ids_keep,
-                                      ids_restore,
-                                      type(self).__name__)
+        n_vis = self.check_inputs(encoder_tokens, layout, ids_keep,
+                                  ids_restore)
         grid = self.query_grid(layout)
         x = self.context_proj(encoder_tokens)
         tokens = modality_grid_tokens(x[:, :n_vis], self.mask_token,
                                       ids_restore,
                                       layout.slices[self.query_modality])
-        pos = resize_pos_embed(self.pos_embed, grid, 'bilinear')
-        tokens = tokens + pos.flatten(2).transpose(1, 2)
+        tokens = tokens + pos_embed_tokens(self.pos_embed, grid, 'bilinear')
         x = torch.cat([tokens, x[:, n_vis:]], dim=1)
         for block in self.blocks:
             x = block(x)

@@ -3,167 +3,19 @@
 from typing import Optional, Sequence, Tuple, Union
 
 import torch
-from mmengine.model import BaseModule
 from timm.layers import trunc_normal_
 from torch import Tensor, nn
 
 from mmmultimae.registry import MODELS
-from ..utils.blocks import (CrossAttention, RecomputedGeluMlp,
-                            build_vit_blocks, init_linear_and_norm_weights,
-                            norm_layer)
-from ..utils.pos_embed import (build_2d_sincos_pos_embed, resize_pos_embed,
-                               to_2tuple_int)
+from ..utils.blocks import CrossAttention, RecomputedGeluMlp, norm_layer
+from ..utils.pos_embed import pos_embed_tokens
 from ..utils.token_layout import TokenLayout
-
-
-def gather_tokens(x: Tensor, index: Tensor) -> Tensor:
-    """Gather tokens along dim 1.
-
-    Args:
-        x (Tensor): Tokens ``(B, N, C)``, or ``(N, C)`` shared by the batch.
-        index (Tensor): Indices ``(B, M)``.
-
-    Returns:
-        Tensor: ``(B, M, C)`` with ``out[b, i] = x[b, index[b, i]]``.
-    """
-    if x.dim() == 2:
-        return x[index]
-    # index_select on flattened rows, not torch.gather: autograd keeps only
-    # the indices for its backward (an index_add), gather also keeps all of
-    # ``x`` (e.g. the (B, 588, 768) tokens of every modality, only 98 of
-    # which are encoded).
-    b, n, c = x.shape
-    offsets = torch.arange(b, device=x.device).unsqueeze(1) * n
-    rows = (index + offsets).flatten()
-    return x.reshape(b * n, c).index_select(0, rows).reshape(b, -1, c)
-
-
-def modality_grid_tokens(tokens: Tensor, mask_token: Tensor,
-                         ids_restore: Tensor, token_slice: slice) -> Tensor:
-    """One modality's full token grid from the visible tokens.
-
-    Position ``j`` of the modality holds its encoded token if visible, else
-    ``mask_token``; equal to official MultiMAE's "append mask tokens, undo
-    the shuffle, slice the modality" without building the other
-    modalities' grids.
-
-    Args:
-        tokens (Tensor): Visible tokens ``(B, n_vis, C)`` in ``ids_keep``
-            order.
-        mask_token (Tensor): ``(1, 1, C)``.
-        ids_restore (Tensor): ``(B, N_total)``, see ``masks_to_ids``.
-        token_slice (slice): The modality's slice of the concatenation.
-
-    Returns:
-        Tensor: ``(B, N_m, C)``.
-    """
-    n_vis = tokens.shape[1]
-    pos = ids_restore[:, token_slice]  # position in [visible, masked]
-    b, n = pos.shape
-    if n_vis == 0:
-        return mask_token.expand(b, n, -1)
-    picked = gather_tokens(tokens, pos.clamp(max=n_vis - 1))
-    return torch.where((pos < n_vis).unsqueeze(-1), picked, mask_token)
-
-
-def decoder_geometry(
-        name: str, patch_size: int, stride_level: int,
-        image_size: Union[int, Tuple[int, int]]
-) -> Tuple[Tuple[int, int], Tuple[int, int]]:
-    """Output patch size and token grid of a decoder.
-
-    Args:
-        name (str): Decoder description for error messages.
-        patch_size (int): Patch size at full resolution.
-        stride_level (int): Downsampling of the output (4 for semseg).
-        image_size (int | tuple[int, int]): Full-resolution size.
-
-    Returns:
-        tuple: ``(ph, pw)`` output patch and ``(h, w)`` token grid.
-    """
-    if patch_size % stride_level:
-        raise ValueError(f'{name}: patch_size {patch_size} is not divisible '
-                         f'by stride_level {stride_level}')
-    image_size = to_2tuple_int(image_size, 'image_size')
-    if image_size[0] % patch_size or image_size[1] % patch_size:
-        raise ValueError(f'{name}: image_size {image_size} is not divisible '
-                         f'by patch_size {patch_size}')
-    patch = (patch_size // stride_level, ) * 2
-    return patch, (image_size[0] // patch_size, image_size[1] // patch_size)
-
-
-def _check_decoder_inputs(encoder_tokens: Tensor, layout: TokenLayout,
-                          ids_keep: Tensor, ids_restore: Tensor,
-                          name: str) -> int:
-    n_vis = ids_keep.shape[1]
-    g = layout.num_global_tokens
-    if encoder_tokens.dim() != 3 or encoder_tokens.shape[1] != n_vis + g:
-        raise ValueError(
-            f'{name}: encoder_tokens must have shape (B, n_vis + G, D) = '
-            f'(B, {n_vis} + {g}, D), got {tuple(encoder_tokens.shape)}')
-    if tuple(ids_restore.shape) != (encoder_tokens.shape[0],
-                                    layout.total_tokens):
-        raise ValueError(
-            f'{name}: ids_restore must have shape (B, N_total) = '
-            f'({encoder_tokens.shape[0]}, {layout.total_tokens}), got '
-            f'{tuple(ids_restore.shape)}')
-    return n_vis
-
-
-class PatchDecoderBase(BaseModule):
-    """Parts shared by the decoders: output geometry, ``context_proj``
-    (encoder -> decoder width), ``mask_token``, the frozen sin-cos
-    ``pos_embed`` (kept in the state dict, as official), ``num_layers``
-    timm ``Block`` s and the linear ``head`` to ``(c ph pw)`` patches, and
-    the official init (xavier linears with split q/k/v, LayerNorm 1/0,
-    zero mask token). Subclasses add their own layers and ``forward``.
-
-    Args: see :class:`SpatialDecoder` / :class:`MAEDecoder`.
-    """
-
-    def __init__(self, modality: str, out_channels: int, encoder_dims: int,
-                 embed_dims: int, num_layers: int, num_heads: int,
-                 mlp_ratio: float, qkv_bias: bool, patch_size: int,
-                 stride_level: int, image_size: Union[int, Tuple[int, int]],
-                 query_modality: Optional[str], drop_path_rate: float,
-                 init_cfg: Optional[dict]) -> None:
-        super().__init__(init_cfg=init_cfg)
-        self.patch_size, self.grid = decoder_geometry(
-            f'{type(self).__name__}({modality!r})', patch_size,
-            stride_level, image_size)
-        self.modality = modality
-        self.query_modality = query_modality or modality
-        self.out_channels = out_channels
-        self.embed_dims = embed_dims
-        self.stride_level = stride_level
-
-        self.context_proj = nn.Linear(encoder_dims, embed_dims)
-        self.mask_token = nn.Parameter(torch.zeros(1, 1, embed_dims))
-        self.pos_embed = nn.Parameter(
-            build_2d_sincos_pos_embed(self.grid, embed_dims),
-            requires_grad=False)
-        self.blocks = build_vit_blocks(
-            embed_dims,
-            num_layers,
-            num_heads,
-            mlp_ratio,
-            qkv_bias,
-            drop_path_rate=drop_path_rate)
-        self.head = nn.Linear(
-            embed_dims, out_channels * self.patch_size[0] * self.patch_size[1])
-
-    def _official_init(self) -> None:
-        init_linear_and_norm_weights(self)
-        nn.init.zeros_(self.mask_token)
-
-    def init_weights(self) -> None:
-        """Apply the official init, then ``init_cfg`` (if any)."""
-        self._official_init()
-        super().init_weights()
+from ..utils.tokens import gather_tokens, modality_grid_tokens
+from .base_decoder import BaseDecoder
 
 
 @MODELS.register_module()
-class SpatialDecoder(PatchDecoderBase):
+class SpatialDecoder(BaseDecoder):
     """MultiMAE decoder: cross-attention from one modality's token grid to
     the visible tokens of all modalities.
 
@@ -236,14 +88,15 @@ class SpatialDecoder(PatchDecoderBase):
                  query_modality: Optional[str] = None,
                  drop_path_rate: float = 0.,
                  init_cfg: Optional[dict] = None) -> None:
-        super().__init__(modality, out_channels, encoder_dims, embed_dims,
-                         num_layers, num_heads, mlp_ratio, qkv_bias,
-                         patch_size, stride_level, image_size,
-                         query_modality, drop_path_rate, init_cfg)
+        super().__init__(modality, out_channels, encoder_dims,
+                         context_modalities, embed_dims, num_layers,
+                         num_heads, mlp_ratio, qkv_bias, patch_size,
+                         stride_level, image_size, query_modality,
+                         drop_path_rate, init_cfg)
         self.use_task_queries = use_task_queries
         self.task_embeds = nn.ParameterDict({
             name: nn.Parameter(torch.zeros(1, 1, embed_dims))
-            for name in context_modalities
+            for name in self.context_modalities
         })
         self.cross_attn = CrossAttention(
             embed_dims, num_heads, qkv_bias=qkv_bias)
@@ -270,8 +123,7 @@ class SpatialDecoder(PatchDecoderBase):
         Returns:
             Tensor: ``(h * w, embed_dims)``.
         """
-        pos = resize_pos_embed(self.pos_embed, grid, 'bilinear')
-        pos = pos.flatten(2)[0].transpose(0, 1)
+        pos = pos_embed_tokens(self.pos_embed, grid, 'bilinear')[0]
         if name in self.task_embeds:
             pos = pos + self.task_embeds[name][0]
         return pos
@@ -304,9 +156,8 @@ class SpatialDecoder(PatchDecoderBase):
             Tensor: Patch tokens ``(B, h * w, C * ph * pw)`` over the query
             modality's grid.
         """
-        n_vis = _check_decoder_inputs(encoder_tokens, layout, ids_keep,
-                                      ids_restore,
-                                      type(self).__name__)
+        n_vis = self.check_inputs(encoder_tokens, layout, ids_keep,
+                                  ids_restore)
         x = self.context_proj(encoder_tokens)
         visible, global_tokens = x[:, :n_vis], x[:, n_vis:]
 

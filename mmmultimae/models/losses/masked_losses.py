@@ -37,25 +37,6 @@ def masked_sample_mean(loss: Tensor, weight: Tensor) -> Tensor:
     return (per_sample * valid).sum() / valid.sum().clamp(min=1)
 
 
-def normalize_patches(target: Tensor, eps: float = 1e-6) -> Tensor:
-    """Standardise every patch by its own mean and unbiased variance.
-
-    Official MultiMAE's ``norm_pix`` target (the "rgb+" / ``norm_rgb`` head):
-    ``(t - mean) / sqrt(var + eps)`` over the patch's pixels and channels
-    (their order does not matter).
-
-    Args:
-        target (Tensor): Patch tokens of shape ``(B, N, C * ph * pw)``.
-        eps (float): Added to the variance. Defaults to 1e-6.
-
-    Returns:
-        Tensor: Standardised patches, same shape.
-    """
-    mean = target.mean(dim=-1, keepdim=True)
-    var = target.var(dim=-1, keepdim=True, unbiased=True)
-    return (target - mean) / torch.sqrt(var + eps)
-
-
 def _check_mask(mask: Optional[Tensor], pred: Tensor) -> None:
     if mask is not None and tuple(mask.shape) != tuple(pred.shape[:2]):
         raise ValueError(f'mask must have shape (B, N) = '
@@ -72,11 +53,9 @@ class _MaskedPixelLoss(nn.Module):
     criterion: Callable[[Tensor], Tensor]
 
     def __init__(self,
-                 norm_target: bool = False,
                  loss_weight: float = 1.0,
                  loss_on_unmasked: bool = False) -> None:
         super().__init__()
-        self.norm_target = norm_target
         self.loss_weight = loss_weight
         self.loss_on_unmasked = loss_on_unmasked
 
@@ -103,16 +82,13 @@ class _MaskedPixelLoss(nn.Module):
                 f'and {tuple(target.shape)}')
         _check_mask(mask, pred)
         pred, target = pred.float(), target.float()
-        if self.norm_target:
-            target = normalize_patches(target)
         loss = self.criterion(pred - target).mean(dim=-1)
         if mask is None or self.loss_on_unmasked:
             return loss.mean() * self.loss_weight
         return masked_sample_mean(loss, mask) * self.loss_weight
 
     def extra_repr(self) -> str:
-        return (f'norm_target={self.norm_target}, loss_weight='
-                f'{self.loss_weight}, loss_on_unmasked='
+        return (f'loss_weight={self.loss_weight}, loss_on_unmasked='
                 f'{self.loss_on_unmasked}')
 
 
@@ -123,10 +99,10 @@ class MaskedMSELoss(_MaskedPixelLoss):
     Per token the squared error is averaged over channels and pixels; per
     sample over its masked tokens; then over the samples with masked tokens.
 
+    Per-patch target standardisation (official ``norm_pix``) is done by the
+    head (``PixelReconstructionHead(norm_target=True)``).
+
     Args:
-        norm_target (bool): Standardise every target patch first
-            (:func:`normalize_patches`, official ``norm_pix``). Defaults to
-            False.
         loss_weight (float): Multiplier of the loss. Defaults to 1.0.
         loss_on_unmasked (bool): Take the loss over all tokens instead of the
             masked ones (official ``loss_on_unmasked``). Defaults to False.

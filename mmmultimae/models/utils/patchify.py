@@ -8,6 +8,8 @@ flattened channel by channel. (MAE uses ``(ph pw c)``.)
 """
 from typing import Tuple, Union
 
+import torch
+from einops import rearrange
 from torch import Tensor
 
 from .pos_embed import to_2tuple_int
@@ -38,10 +40,9 @@ def patchify(x: Tensor, patch_size: Union[int, Tuple[int, int]]) -> Tensor:
         raise ValueError('patchify expects images of shape (B, C, H, W), '
                          f'got {tuple(x.shape)}')
     ph, pw = to_2tuple_int(patch_size, 'patch_size')
-    b, c = x.shape[:2]
-    nh, nw = _check_divisible(tuple(x.shape[-2:]), (ph, pw), 'image')
-    x = x.reshape(b, c, nh, ph, nw, pw).permute(0, 2, 4, 1, 3, 5)
-    return x.reshape(b, nh * nw, c * ph * pw)
+    _check_divisible(tuple(x.shape[-2:]), (ph, pw), 'image')
+    return rearrange(
+        x, 'b c (nh ph) (nw pw) -> b (nh nw) (c ph pw)', ph=ph, pw=pw)
 
 
 def unpatchify(x: Tensor, grid: Tuple[int, int],
@@ -66,9 +67,8 @@ def unpatchify(x: Tensor, grid: Tuple[int, int],
             f'unpatchify expects tokens of shape (B, {nh * nw}, '
             f'{channels * ph * pw}) for grid {(nh, nw)}, patch size '
             f'{(ph, pw)} and {channels} channels, got {tuple(x.shape)}')
-    b = x.shape[0]
-    x = x.reshape(b, nh, nw, channels, ph, pw).permute(0, 3, 1, 4, 2, 5)
-    return x.reshape(b, channels, nh * ph, nw * pw)
+    return rearrange(
+        x, 'b (nh nw) (c ph pw) -> b c (nh ph) (nw pw)', nh=nh, ph=ph, pw=pw)
 
 
 def patchify_labels(labels: Tensor,
@@ -102,3 +102,38 @@ def unpatchify_labels(x: Tensor, grid: Tuple[int, int],
         Tensor: Label maps of shape ``(B, h * ph, w * pw)``.
     """
     return unpatchify(x, grid, patch_size, 1).squeeze(1)
+
+
+def patch_statistics(patches: Tensor,
+                     eps: float = 1e-6) -> Tuple[Tensor, Tensor]:
+    """Mean and standard deviation of every patch.
+
+    The statistics of MAE's / MultiMAE's per-patch target standardisation
+    (``norm_pix``): over the patch's pixels and channels, unbiased variance,
+    ``std = sqrt(var + eps)``.
+
+    Args:
+        patches (Tensor): Patch tokens ``(B, N, C * ph * pw)``.
+        eps (float): Added to the variance. Defaults to 1e-6.
+
+    Returns:
+        tuple[Tensor, Tensor]: ``mean`` and ``std``, each ``(B, N, 1)``.
+    """
+    mean = patches.mean(dim=-1, keepdim=True)
+    var = patches.var(dim=-1, keepdim=True, unbiased=True)
+    return mean, torch.sqrt(var + eps)
+
+
+def normalize_patches(patches: Tensor, eps: float = 1e-6) -> Tensor:
+    """Standardise every patch by its own statistics
+    (:func:`patch_statistics`): ``(t - mean) / sqrt(var + eps)``.
+
+    Args:
+        patches (Tensor): Patch tokens ``(B, N, C * ph * pw)``.
+        eps (float): Added to the variance. Defaults to 1e-6.
+
+    Returns:
+        Tensor: Standardised patches, same shape.
+    """
+    mean, std = patch_statistics(patches, eps)
+    return (patches - mean) / std

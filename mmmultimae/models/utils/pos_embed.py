@@ -21,6 +21,7 @@ from typing import Tuple, Union
 
 import torch
 import torch.nn.functional as F
+from einops import rearrange
 from torch import Tensor
 
 
@@ -105,3 +106,19 @@ def resize_pos_embed(pos_embed: Tensor, grid: Tuple[int, int],
     if tuple(pos_embed.shape[-2:]) == grid:
         return pos_embed
     return F.interpolate(pos_embed, size=grid, mode=mode, align_corners=False)
+
+
+def pos_embed_tokens(pos_embed: Tensor, grid: Tuple[int, int],
+                     mode: str) -> Tensor:
+    """A position table resized to ``grid`` and laid out as tokens.
+
+    Args:
+        pos_embed (Tensor): Table of shape ``(1, D, h, w)``.
+        grid (tuple[int, int]): Token grid ``(h', w')``.
+        mode (str): Interpolation mode, see :func:`resize_pos_embed`.
+
+    Returns:
+        Tensor: ``(1, h' * w', D)``, row-major over the grid.
+    """
+    table = resize_pos_embed(pos_embed, grid, mode)
+    return rearrange(table, 'b d h w -> b (h w) d')

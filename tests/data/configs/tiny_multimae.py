@@ -6,15 +6,18 @@ custom_imports = dict(
     allow_failed_imports=False)
 
 
-def _decoder(out_channels, **kwargs):
+def _head(out_channels, type='PixelReconstructionHead', **kwargs):
     return dict(
-        type='SpatialDecoder',
-        out_channels=out_channels,
-        embed_dims=32,
-        num_layers=1,
-        num_heads=2,
-        patch_size=8,
-        image_size=32,
+        type=type,
+        decoder=dict(
+            type='SpatialDecoder',
+            out_channels=out_channels,
+            embed_dims=32,
+            num_layers=1,
+            num_heads=2,
+            patch_size=8,
+            image_size=32,
+            stride_level=4 if type == 'SemSegReconstructionHead' else 1),
         **kwargs)
 
 
@@ -48,17 +51,16 @@ model = dict(
         num_layers=2,
         num_heads=2,
         drop_path_rate=0.1),
-    decoders=dict(
-        rgb=_decoder(3),
-        norm_rgb=_decoder(3, query_modality='rgb'),
-        depth=_decoder(1),
-        semseg=_decoder(10, stride_level=4)),
-    losses=dict(
-        rgb=dict(type='MaskedMSELoss'),
-        norm_rgb=dict(type='MaskedMSELoss', norm_target=True),
-        depth=dict(type='MaskedL1Loss'),
-        semseg=dict(type='MaskedCrossEntropyLoss')),
-    targets=dict(norm_rgb='rgb'),
+    heads=dict(
+        rgb=_head(3, loss=dict(type='MaskedMSELoss')),
+        norm_rgb=_head(
+            3, target='rgb', norm_target=True,
+            loss=dict(type='MaskedMSELoss')),
+        depth=_head(1, loss=dict(type='MaskedL1Loss')),
+        semseg=_head(
+            10,
+            type='SemSegReconstructionHead',
+            loss=dict(type='MaskedCrossEntropyLoss'))),
     mask_sampler=dict(type='DirichletMaskSampler', num_visible=8))
 
 train_dataloader = dict(

@@ -9,12 +9,15 @@ import pytest
 from mmengine.registry import DefaultScope
 from PIL import Image
 
-from mmmultimae.datasets import (CLASSES, SCENE_TYPES, MultiModalImageFolder,
-                                 SyntheticScenes, decode_depth, decode_normals,
-                                 encode_depth, render, render_scene,
-                                 sample_scene, write_synthetic_dataset)
-from mmmultimae.datasets.synthetic_scenes import (FLOOR, SPHERE, Sphere,
-                                                  scene_paths, scene_type_of)
+from mmmultimae.datasets import (MultiModalImageFolder, SyntheticScenes,
+                                 decode_depth, decode_normals, encode_depth,
+                                 render, render_scene, sample_scene,
+                                 write_synthetic_dataset)
+from mmmultimae.datasets.synthetic.geometry import Sphere
+from mmmultimae.datasets.synthetic.metainfo import (CLASSES, FLOOR,
+                                                    SCENE_TYPES, SPHERE)
+from mmmultimae.datasets.synthetic.scene_sampler import scene_type_of
+from mmmultimae.datasets.synthetic.writer import scene_paths
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 

@@ -5,8 +5,11 @@ Used by :class:`~mmmultimae.engine.hooks.ReconstructionVisualizationHook`,
 ``tools/visualize_reconstruction.py`` and
 ``tools/analysis_tools/eval_reconstruction.py``: build a model from a
 config (and checkpoint), load samples deterministically, run ``predict``
-with chosen masks, and turn the outputs into display tiles with the pure
-functions of :mod:`mmmultimae.visualization.reconstruction`.
+with chosen masks, and turn the outputs into display tiles with the drawing
+functions of :mod:`mmmultimae.visualization.reconstruction`. Everything it
+needs from the model goes through the model's public methods
+(``token_layout``, ``sample_masks``, ``heads``, the preprocessor's
+``normalization``).
 """
 import copy
 import logging
@@ -25,13 +28,17 @@ from mmengine.runner.checkpoint import load_checkpoint
 from mmengine.structures import BaseDataElement
 from torch import Tensor, nn
 
-from mmmultimae.models.utils.patchify import patchify, unpatchify
-from mmmultimae.models.utils.token_layout import TokenLayout
+from mmmultimae.models.heads import (PixelReconstructionHead,
+                                     SemSegReconstructionHead)
 from mmmultimae.registry import DATASETS, MODELS
 from mmmultimae.utils import register_all_modules
-from .reconstruction import (colorize_depth, colorize_semseg, denormalize_rgb,
-                             make_palette, mask_image, minmax_image,
-                             paste_visible, robust_range)
+from mmmultimae.visualization.reconstruction import (colorize_depth,
+                                                     colorize_semseg,
+                                                     denormalize_rgb,
+                                                     make_palette, mask_image,
+                                                     minmax_image,
+                                                     paste_visible,
+                                                     robust_range)
 
 Masks = Dict[str, Tensor]
 
@@ -41,22 +48,16 @@ class RowSpec:
     """How one displayed modality is drawn.
 
     Args:
-        decoder (str): Decoder whose prediction is shown.
+        head (str): Head whose prediction is shown.
         target (str): Modality it reconstructs (the ground truth).
         kind (str): ``'rgb'`` (normalised image), ``'depth'`` (one-channel
             map, colour-mapped), ``'semseg'`` (labels, palette) or
             ``'generic'`` (min-max scaled channels).
-        norm_target (bool): The decoder predicts per-patch standardised
-            targets (MAE's ``norm_pix``); predictions are shown after
-            undoing it with the ground-truth patch statistics.
-        patch_size (tuple[int, int]): Patch size of the decoder's output.
     """
 
-    decoder: str
+    head: str
     target: str
     kind: str
-    norm_target: bool
-    patch_size: Tuple[int, int]
 
 
 def unwrap_model(model: nn.Module) -> nn.Module:
@@ -65,8 +66,7 @@ def unwrap_model(model: nn.Module) -> nn.Module:
 
 
 def _check_pretrain_model(model: nn.Module) -> None:
-    needed = ('decoders', 'losses', 'targets', 'mask_sampler',
-              'input_modalities', 'encoder', 'data_preprocessor')
+    needed = ('heads', 'sample_masks', 'token_layout', 'data_preprocessor')
     missing = [name for name in needed if not hasattr(model, name)]
     if missing:
         raise TypeError(
@@ -75,9 +75,9 @@ def _check_pretrain_model(model: nn.Module) -> None:
 
 
 def reconstruction_rows(model: nn.Module) -> List[RowSpec]:
-    """One row per reconstructed modality, in decoder order.
+    """One row per reconstructed modality, in head order.
 
-    When several decoders reconstruct the same modality (``rgb`` and
+    When several heads reconstruct the same modality (``rgb`` and
     ``norm_rgb``), the one without a per-patch normalised target is shown
     (as in the official demo).
 
@@ -89,25 +89,26 @@ def reconstruction_rows(model: nn.Module) -> List[RowSpec]:
     """
     model = unwrap_model(model)
     _check_pretrain_model(model)
-    configs = getattr(model.data_preprocessor, 'configs', {})
-    chosen: Dict[str, RowSpec] = {}
-    for name, decoder in model.decoders.items():
-        target = model.targets[name]
-        loss = model.losses[name]
-        norm = bool(getattr(loss, 'norm_target', False))
-        cfg = configs.get(target, {})
-        if cfg.get('kind') == 'label' or hasattr(loss, 'ignore_index'):
+    pre = model.data_preprocessor
+    chosen: Dict[str, Tuple[RowSpec, bool]] = {}
+    for name, head in model.heads.items():
+        norm = bool(getattr(head, 'norm_target', False))
+        if isinstance(head, SemSegReconstructionHead):
             kind = 'semseg'
-        elif cfg.get('normalize') and decoder.out_channels == 3:
+        elif not isinstance(head, PixelReconstructionHead):
+            raise TypeError(f'head {name!r} ({type(head).__name__}) has no '
+                            'display rule')
+        elif pre.normalization(head.target) is not None and \
+                head.out_channels == 3:
             kind = 'rgb'
-        elif decoder.out_channels == 1:
+        elif head.out_channels == 1:
             kind = 'depth'
         else:
             kind = 'generic'
-        spec = RowSpec(name, target, kind, norm, tuple(decoder.patch_size))
-        if target not in chosen or (chosen[target].norm_target and not norm):
-            chosen[target] = spec
-    return list(chosen.values())
+        spec = RowSpec(name, head.target, kind)
+        if head.target not in chosen or (chosen[head.target][1] and not norm):
+            chosen[head.target] = (spec, norm)
+    return [spec for spec, _ in chosen.values()]
 
 
 def semseg_palette(metainfo: Optional[dict], num_classes: int) -> np.ndarray:
@@ -122,7 +123,7 @@ def semseg_palette(metainfo: Optional[dict], num_classes: int) -> np.ndarray:
 def _num_classes(model: nn.Module, rows: Sequence[RowSpec]) -> int:
     for row in rows:
         if row.kind == 'semseg':
-            return int(model.decoders[row.decoder].out_channels)
+            return int(model.heads[row.head].out_channels)
     return 1
 
 
@@ -147,13 +148,10 @@ class TileRenderer:
                                      _num_classes(self.model, self.rows))
         self.palette = np.asarray(palette, dtype=np.uint8)
         pre = self.model.data_preprocessor
-        self.rgb_stats = {}
-        for row in self.rows:
-            if row.kind == 'rgb':
-                mean = getattr(pre, f'{row.target}_mean')
-                std = getattr(pre, f'{row.target}_std')
-                self.rgb_stats[row.target] = (mean.flatten().tolist(),
-                                              std.flatten().tolist())
+        self.rgb_stats = {
+            row.target: pre.normalization(row.target)
+            for row in self.rows if row.kind == 'rgb'
+        }
 
     @property
     def row_labels(self) -> List[str]:
@@ -173,12 +171,11 @@ class TileRenderer:
     def _prediction(self, row: RowSpec, result: BaseDataElement,
                     target: Tensor) -> np.ndarray:
         if row.kind == 'semseg':
-            return result.get(f'pred_{row.decoder}_label').cpu().numpy()
-        pred = result.get(f'pred_{row.decoder}').float().cpu()
-        if row.norm_target:
-            target = target.float().cpu()
-            pred = denormalize_patches(pred, target, row.patch_size)
-        return pred.numpy()
+            return result.get(f'pred_{row.head}_label').cpu().numpy()
+        pred = result.get(f'pred_{row.head}').float().cpu()
+        head = self.model.heads[row.head]
+        pred = head.in_target_units(pred[None], target.float().cpu()[None])
+        return pred[0].numpy()
 
     def tiles(self, inputs: Dict[str, Tensor], result: BaseDataElement,
               index: int) -> List[Tuple[np.ndarray, np.ndarray, np.ndarray]]:
@@ -197,8 +194,8 @@ class TileRenderer:
         out = []
         for row in self.rows:
             if row.target not in inputs:
-                raise KeyError(f'ground truth {row.target!r} of decoder '
-                               f'{row.decoder!r} is not in the inputs '
+                raise KeyError(f'ground truth {row.target!r} of head '
+                               f'{row.head!r} is not in the inputs '
                                f'{list(inputs)}')
             target = inputs[row.target][index]
             gt = target.float().cpu().numpy() if row.kind != 'semseg' \
@@ -213,31 +210,6 @@ class TileRenderer:
             pred_img = self._display(row, pred, vrange)
             out.append((mask_image(gt_img, mask), pred_img, gt_img))
         return out
-
-
-def denormalize_patches(pred: Tensor,
-                        target: Tensor,
-                        patch_size: Tuple[int, int],
-                        eps: float = 1e-6) -> Tensor:
-    """Undo per-patch standardisation of a prediction with the target's
-    patch statistics (for display of ``norm_pix`` predictions).
-
-    Args:
-        pred (Tensor): Standardised prediction ``(C, H, W)``.
-        target (Tensor): Target image ``(C, H, W)``.
-        patch_size (tuple[int, int]): Patch size.
-        eps (float): Added to the variance, as in the loss.
-
-    Returns:
-        Tensor: ``(C, H, W)`` prediction in the target's units.
-    """
-    c, height, width = target.shape
-    grid = (height // patch_size[0], width // patch_size[1])
-    patches = patchify(target[None], patch_size)
-    mean = patches.mean(dim=-1, keepdim=True)
-    std = torch.sqrt(patches.var(dim=-1, keepdim=True, unbiased=True) + eps)
-    out = patchify(pred[None], patch_size) * std + mean
-    return unpatchify(out, grid, patch_size, c)[0]
 
 
 # ----------------------------------------------------------------------
@@ -296,26 +268,15 @@ def _quiet_init(model: nn.Module) -> None:
         logger.setLevel(level)
 
 
-def token_layout(model: nn.Module, inputs: Dict[str, Tensor]) -> TokenLayout:
-    """The :class:`TokenLayout` of the model's input modalities."""
-    model = unwrap_model(model)
-    selected = {k: v for k, v in inputs.items() if k in model.input_modalities}
-    grids = {
-        name: model.encoder.adapters[name].token_grid(x)
-        for name, x in selected.items()
-    }
-    return TokenLayout(grids, model.encoder.num_global_tokens)
-
-
 def sample_masks(model: nn.Module,
                  inputs: Dict[str, Tensor],
                  seed: int,
                  num_visible: Optional[int] = None) -> Masks:
-    """Masks from the model's own sampler, drawn with a private generator
-    (the global RNG is not touched).
+    """Masks from the model's own sampler, drawn with a private CPU
+    generator (the global RNG is not touched; the same on every device).
 
     Args:
-        model (nn.Module): The ``MultiMAE``.
+        model (nn.Module): The ``MultiMAE`` (possibly wrapped).
         inputs (dict[str, Tensor]): Preprocessed batch.
         seed (int): Seed of the draw.
         num_visible (int, optional): Overrides the sampler's budget.
@@ -323,65 +284,30 @@ def sample_masks(model: nn.Module,
     Returns:
         dict[str, Tensor]: ``(B, N_m)`` bool masks on the inputs' device.
     """
-    model = unwrap_model(model)
-    layout = token_layout(model, inputs)
-    batch = next(iter(inputs.values())).shape[0]
-    sampler = model.mask_sampler
-    if num_visible is not None:
-        if num_visible > layout.total_tokens or num_visible < 0:
-            raise ValueError(f'num_visible={num_visible} must be in [0, '
-                             f'{layout.total_tokens}] (the number of input '
-                             'tokens)')
-        sampler = copy.copy(sampler)
-        sampler.num_visible = int(num_visible)
     generator = torch.Generator().manual_seed(seed)
-    masks = sampler(layout, batch, 'cpu', generator)
+    masks = unwrap_model(model).sample_masks(inputs, num_visible, generator)
     device = next(iter(inputs.values())).device
     return {k: v.to(device) for k, v in masks.items()}
 
 
-def parse_mask_spec(spec: Sequence[str]) -> Dict[str, Union[str, int]]:
-    """Parse ``['rgb=visible', 'depth=masked', 'semseg=16']``.
-
-    Values: ``visible`` (all tokens), ``masked`` (none) or an integer (that
-    many random visible tokens).
-
-    Returns:
-        dict[str, str | int]: Modality -> ``'visible'``, ``'masked'`` or
-        a count.
-    """
-    out: Dict[str, Union[str, int]] = {}
-    for item in spec:
-        for part in item.split(','):
-            part = part.strip()
-            if not part:
-                continue
-            name, sep, value = part.partition('=')
-            if not sep or not name:
-                raise ValueError(f'mask spec entries are MODALITY=VALUE, got '
-                                 f'{part!r}')
-            value = value.strip()
-            if value in ('visible', 'masked'):
-                out[name.strip()] = value
-            elif value.isdigit():
-                out[name.strip()] = int(value)
-            else:
-                raise ValueError(f'mask spec value of {name!r} must be '
-                                 f"'visible', 'masked' or a number of "
-                                 f'visible tokens, got {value!r}')
-    return out
-
-
 def masks_from_spec(model: nn.Module, inputs: Dict[str, Tensor],
                     spec: Dict[str, Union[str, int]], seed: int) -> Masks:
-    """Masks from a :func:`parse_mask_spec` result; input modalities not
-    in ``spec`` are fully masked.
+    """Masks chosen per modality: ``'visible'`` (all tokens), ``'masked'``
+    (none) or a number of random visible tokens; input modalities not in
+    ``spec`` are fully masked.
+
+    Args:
+        model (nn.Module): The ``MultiMAE`` (possibly wrapped).
+        inputs (dict[str, Tensor]): Preprocessed batch.
+        spec (dict[str, str | int]): Modality -> ``'visible'``,
+            ``'masked'`` or a count.
+        seed (int): Seed of the random choices.
 
     Returns:
         dict[str, Tensor]: ``(B, N_m)`` bool masks.
     """
     model = unwrap_model(model)
-    layout = token_layout(model, inputs)
+    layout = model.token_layout(inputs)
     unknown = sorted(set(spec) - set(layout.modalities))
     if unknown:
         raise ValueError(f'mask spec names {unknown}, which are not input '
@@ -397,6 +323,10 @@ def masks_from_spec(model: nn.Module, inputs: Dict[str, Tensor],
         elif value == 'masked':
             mask = torch.ones(batch, n, dtype=torch.bool)
         else:
+            if not isinstance(value, int) or value < 0:
+                raise ValueError(f'mask spec of {name!r} must be '
+                                 "'visible', 'masked' or a number of "
+                                 f'visible tokens, got {value!r}')
             if value > n:
                 raise ValueError(f'{value} visible tokens requested for '
                                  f'{name!r}, which has {n}')
