@@ -96,7 +96,7 @@ def _child(name: str,
 
 #: Our modules built on ``mmseg.models`` (compiled mmcv ops), imported when a
 #: model name is not found among the pre-training ones.
-TRANSFER_MODEL_LOCATIONS: List[str] = []
+TRANSFER_MODEL_LOCATIONS = ['mmmultimae.models.decode_heads']
 
 
 # manage all kinds of runners like `EpochBasedRunner` and `IterBasedRunner`

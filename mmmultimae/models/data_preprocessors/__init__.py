@@ -1,5 +1,5 @@
 # Copyright (c) mmmultimae contributors. All rights reserved.
-from .multimodal_data_preprocessor import (MultiModalDataPreprocessor,
-                                           standardize_depth)
+from .depth_standardization import standardize_depth
+from .multimodal_data_preprocessor import MultiModalDataPreprocessor
 
 __all__ = ['MultiModalDataPreprocessor', 'standardize_depth']

@@ -6,10 +6,10 @@ import torch
 from torch import Tensor
 
 
-def masked_standardize_depth(depth: Tensor,
-                             valid: Optional[Tensor] = None,
-                             trim: float = 0.1,
-                             eps: float = 1e-6) -> Tensor:
+def standardize_depth(depth: Tensor,
+                      valid: Optional[Tensor] = None,
+                      trim: float = 0.1,
+                      eps: float = 1e-6) -> Tensor:
     """Standardise each depth map by the trimmed statistics of its valid
     pixels; invalid pixels become 0.
 
@@ -27,9 +27,9 @@ def masked_standardize_depth(depth: Tensor,
       ``(mean - mean) / std = 0`` too). Call it with
       ``valid = depth != 254``.
 
-    With ``valid=None`` every pixel counts and the result equals
-    :func:`~mmmultimae.models.data_preprocessors.standardize_depth`
-    (the pre-training standardisation).
+    With ``valid=None`` every pixel counts: the pre-training
+    standardisation (official ``standardize_depth``), used as input and
+    target.
 
     A sample whose kept slice has fewer than 2 values (fewer than 3 valid
     pixels at ``trim=0.1``, e.g. a crop that falls entirely into an
@@ -62,7 +62,7 @@ def masked_standardize_depth(depth: Tensor,
     if valid is None:
         low, high = int(trim * num_pixels), int((1 - trim) * num_pixels)
         if high - low < 2:
-            raise ValueError(f'masked_standardize_depth keeps {high - low} '
+            raise ValueError(f'standardize_depth keeps {high - low} '
                              f'of {num_pixels} pixels per sample; at least '
                              '2 are needed')
         valid_flat = torch.ones_like(flat, dtype=torch.bool)

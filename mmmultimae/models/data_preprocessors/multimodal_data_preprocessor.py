@@ -7,43 +7,10 @@ from mmengine.model import BaseDataPreprocessor
 from torch import Tensor
 
 from mmmultimae.registry import MODELS
+from .depth_standardization import standardize_depth
 
 _DENSE_KEYS = ('mean', 'std', 'standardize', 'trim', 'eps', 'stride_level')
 _LABEL_KEYS = ('num_classes', 'ignore_index', 'stride_level')
-
-
-def standardize_depth(depth: Tensor,
-                      trim: float = 0.1,
-                      eps: float = 1e-6) -> Tensor:
-    """Robust per-sample standardisation of depth maps (official MultiMAE).
-
-    Per sample, all pixels are sorted and only ``[int(trim n),
-    int((1 - trim) n))`` are kept; their mean and unbiased variance give
-    ``(d - mean) / sqrt(var + eps)``, applied to every pixel. Vectorised
-    over the batch.
-
-    Args:
-        depth (Tensor): Depth maps ``(B, ...)``, e.g. ``(B, 1, H, W)``.
-        trim (float): Fraction cut at each end. Defaults to 0.1.
-        eps (float): Added to the variance. Defaults to 1e-6.
-
-    Returns:
-        Tensor: Standardised maps, same shape, float.
-    """
-    if not 0 <= trim < 0.5:
-        raise ValueError(f'trim must be in [0, 0.5), got {trim}')
-    b = depth.shape[0]
-    flat = depth.reshape(b, -1).float()
-    n = flat.shape[1]
-    low, high = int(trim * n), int((1 - trim) * n)
-    if high - low < 2:
-        raise ValueError(f'standardize_depth keeps {high - low} of {n} '
-                         'pixels per sample; at least 2 are needed')
-    kept = flat.sort(dim=1).values[:, low:high]
-    mean = kept.mean(dim=1)
-    std = torch.sqrt(kept.var(dim=1, unbiased=True) + eps)
-    shape = (b, ) + (1, ) * (depth.dim() - 1)
-    return (depth.float() - mean.view(shape)) / std.view(shape)
 
 
 def _first_bad_samples(bad: Tensor) -> List[int]:
@@ -222,7 +189,7 @@ class MultiModalDataPreprocessor(BaseDataPreprocessor):
             return (x - getattr(self, f'{name}_mean')) / getattr(
                 self, f'{name}_std')
         if cfg['standardize']:
-            return standardize_depth(x, cfg['trim'], cfg['eps'])
+            return standardize_depth(x, trim=cfg['trim'], eps=cfg['eps'])
         return x
 
     def forward(self, data: dict, training: bool = False) -> dict:
