@@ -284,3 +284,38 @@ def test_jpeg2000_depth(tmp_path):
     loaded = LoadMultiModalImages(modalities=('depth', ))(
         dict(img_path=dict(depth=path)))
     np.testing.assert_allclose(loaded['depth'], depth / 2**16)
+
+
+def test_mask_valid_optional_and_mmseg_style_samples(tmp_path):
+    paths = _write_sample(str(tmp_path))
+    valid = np.full((12, 16), 255, np.uint8)
+    valid[:, :3] = 0
+    paths['mask_valid'] = str(tmp_path / 'a_valid.png')
+    Image.fromarray(valid).save(paths['mask_valid'])
+    load = LoadMultiModalImages(('rgb', 'depth'),
+                                optional_modalities=('mask_valid', ))
+    sample = load(dict(img_path=dict(paths)))
+    assert sample['modalities'] == ('rgb', 'depth', 'mask_valid')
+    assert sample['mask_valid'].dtype == bool
+    assert not sample['mask_valid'][:, :3].any()
+    assert sample['mask_valid'][:, 3:].all()
+    # aligned geometry keeps the mask a bool map
+    out = MultiModalRandomResizedCrop(size=8, scale=(1., 1.),
+                                      ratio=(4 / 3, 4 / 3))(sample)
+    assert out['mask_valid'].dtype == bool and out['mask_valid'].shape == (
+        8, 8)
+    # without the file the optional modality is simply not loaded
+    del paths['mask_valid']
+    assert load(dict(img_path=dict(paths)))['modalities'] == ('rgb', 'depth')
+    # values other than 0 / 255 are an error naming the file
+    valid[0, 5] = 7
+    bad = str(tmp_path / 'bad_valid.png')
+    Image.fromarray(valid).save(bad)
+    with pytest.raises(ValueError, match=r"bad_valid.png.*\[7\]"):
+        load(dict(img_path=dict(paths, mask_valid=bad)))
+    # an mmseg dataset's sample (img_path str, seg_map_path)
+    mmseg_sample = LoadMultiModalImages(('rgb', 'semseg'))(
+        dict(img_path=paths['rgb'], seg_map_path=paths['semseg']))
+    assert mmseg_sample['semseg'].shape == (12, 16)
+    assert mmseg_sample['img_path'] == dict(
+        rgb=paths['rgb'], semseg=paths['semseg'])

@@ -11,10 +11,11 @@ from PIL import Image
 from mmmultimae.registry import TRANSFORMS
 
 #: Modalities the loader can decode, and how each is stored in ``results``.
-LOADABLE_MODALITIES = ('rgb', 'depth', 'semseg', 'normal')
+LOADABLE_MODALITIES = ('rgb', 'depth', 'semseg', 'normal', 'mask_valid')
 
 _DEPTH_MODES = ('I;16', 'I;16L', 'I;16B', 'I;16N', 'I', 'F')
-_LABEL_MODES = ('P', 'L')
+# 16-bit label PNGs hold more than 256 classes
+_LABEL_MODES = ('P', 'L', 'I;16', 'I;16L', 'I;16B', 'I')
 
 
 def _decode(modality: str, img: Image.Image, path: str,
@@ -39,10 +40,25 @@ def _decode(modality: str, img: Image.Image, path: str,
             raise ValueError(f"depth file '{path}' has {int(bad.sum())} "
                              'non-finite (NaN/inf) pixels')
         return depth
+    if modality == 'mask_valid':
+        if img.mode not in ('1', 'L', 'P'):
+            raise ValueError(
+                f"mask_valid file '{path}' has PIL mode {img.mode!r}; "
+                "expected a 1-bit or 8-bit image (255 = valid, 0 = invalid)")
+        mask = np.array(img)
+        if img.mode == '1':
+            return mask
+        bad = (mask != 0) & (mask != 255)
+        if bad.any():
+            raise ValueError(
+                f"mask_valid file '{path}' has values "
+                f'{np.unique(mask[bad])[:10].tolist()}; expected only 0 '
+                '(invalid) and 255 (valid)')
+        return mask == 255
     if img.mode not in _LABEL_MODES:
         raise ValueError(
             f"semseg file '{path}' has PIL mode {img.mode!r}; expected a "
-            "palette ('P') or 8-bit ('L') label image")
+            "palette ('P'), 8-bit ('L') or 16-bit label image")
     return np.array(img)
 
 
@@ -58,7 +74,13 @@ class LoadMultiModalImages(BaseTransform):
       (16-bit PNG or JPEG 2000, 32-bit or float TIFF);
     - ``semseg``: uint8 ``(H, W)`` class ids (palette or 8-bit image);
     - ``normal``: uint8 ``(H, W, 3)``, the file's ``(n + 1) / 2 * 255``
-      code (decoded by :class:`PackMultiModalInputs`).
+      code (decoded by :class:`PackMultiModalInputs`);
+    - ``mask_valid``: bool ``(H, W)``, True where the 1-bit or 8-bit file is
+      255 (valid depth / targets); other values than 0 and 255 are an
+      error.
+
+    mmseg-style samples (``img_path`` a string, ``seg_map_path``, e.g.
+    mmseg's ``ADE20KDataset``) are read as ``rgb`` and ``semseg``.
 
     It also sets ``results['modalities']`` (tuple, in the given order) and
     ``ori_shape``/``img_shape`` (the first modality's ``(H, W)``).
@@ -72,6 +94,9 @@ class LoadMultiModalImages(BaseTransform):
     Args:
         modalities (Sequence[str]): Modalities to load, a subset of
             :data:`LOADABLE_MODALITIES`.
+        optional_modalities (Sequence[str]): Modalities loaded only when the
+            sample has a path for them (e.g. ``mask_valid``). Defaults to
+            ().
         depth_scale (float): Factor applied to raw depth values.
             Defaults to ``2**-16``.
         on_error (str): ``'raise'`` (default) raises an error naming the
@@ -82,17 +107,23 @@ class LoadMultiModalImages(BaseTransform):
 
     def __init__(self,
                  modalities: Sequence[str] = ('rgb', 'depth', 'semseg'),
+                 optional_modalities: Sequence[str] = (),
                  depth_scale: float = 2**-16,
                  on_error: str = 'raise') -> None:
-        unknown = [m for m in modalities if m not in LOADABLE_MODALITIES]
+        unknown = [
+            m for m in tuple(modalities) + tuple(optional_modalities)
+            if m not in LOADABLE_MODALITIES
+        ]
         if unknown or not modalities:
             raise ValueError(
                 f'LoadMultiModalImages: modalities must be a non-empty '
-                f'subset of {LOADABLE_MODALITIES}, got {tuple(modalities)}')
+                f'subset of {LOADABLE_MODALITIES}, got {tuple(modalities)} '
+                f'and optional {tuple(optional_modalities)}')
         if on_error not in ('raise', 'skip'):
             raise ValueError(
                 f"on_error must be 'raise' or 'skip', got {on_error!r}")
         self.modalities = tuple(modalities)
+        self.optional_modalities = tuple(optional_modalities)
         self.depth_scale = float(depth_scale)
         self.on_error = on_error
         self.num_skipped = 0
@@ -113,6 +144,11 @@ class LoadMultiModalImages(BaseTransform):
     def transform(self, results: Dict) -> Optional[Dict]:
         """Load every modality of ``results['img_path']``."""
         paths = results.get('img_path')
+        if isinstance(paths, str):  # an mmseg dataset's sample
+            paths = dict(rgb=paths)
+            if results.get('seg_map_path'):
+                paths['semseg'] = results['seg_map_path']
+            results['img_path'] = paths
         if not isinstance(paths, dict):
             raise TypeError(
                 "LoadMultiModalImages expects results['img_path'] to be a "
@@ -122,8 +158,10 @@ class LoadMultiModalImages(BaseTransform):
             raise KeyError(
                 f'LoadMultiModalImages: no path for modalities {missing} '
                 f'(sample has {sorted(paths)})')
+        wanted = self.modalities + tuple(
+            m for m in self.optional_modalities if m in paths)
         loaded = {}
-        for mod in self.modalities:
+        for mod in wanted:
             try:
                 loaded[mod] = self._load(mod, paths[mod])
             except (OSError, ValueError) as err:
@@ -137,12 +175,13 @@ class LoadMultiModalImages(BaseTransform):
                     level=logging.WARNING)
                 return None
         results.update(loaded)
-        results['modalities'] = self.modalities
+        results['modalities'] = wanted
         shape = loaded[self.modalities[0]].shape[:2]
         results['ori_shape'] = results['img_shape'] = shape
         return results
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}(modalities={self.modalities}, '
+                f'optional_modalities={self.optional_modalities}, '
                 f'depth_scale={self.depth_scale}, '
                 f'on_error={self.on_error!r})')

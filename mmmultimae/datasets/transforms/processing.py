@@ -31,10 +31,14 @@ _PIL_FILTERS = dict(
 #: invents depths between a foreground and a background surface. Label maps
 #: and normal codes are nearest too.
 DEFAULT_INTERPOLATIONS = dict(
-    rgb='bicubic', depth='nearest', semseg='nearest', normal='nearest')
+    rgb='bicubic',
+    depth='nearest',
+    semseg='nearest',
+    normal='nearest',
+    mask_valid='nearest')
 
 #: Modalities whose values are categorical (only 'nearest' is valid).
-LABEL_MODALITIES = ('semseg', )
+LABEL_MODALITIES = ('semseg', 'mask_valid')
 
 
 def get_modalities(results: Dict, name: str) -> Tuple[str, ...]:
@@ -136,7 +140,7 @@ def resized_crop(array: np.ndarray, box: Tuple[int, int, int, int],
     """Crop ``box`` from an image array and resize it with PIL.
 
     Args:
-        array (np.ndarray): uint8 ``(H, W)``/``(H, W, 3)`` or float32
+        array (np.ndarray): uint8 ``(H, W)``/``(H, W, 3)``, float32 or bool
             ``(H, W)``.
         box (tuple[int, int, int, int]): ``(x1, y1, x2, y2)`` in pixels
             (``x2``/``y2`` exclusive).
@@ -147,9 +151,12 @@ def resized_crop(array: np.ndarray, box: Tuple[int, int, int, int],
     Returns:
         np.ndarray: ``(h, w[, 3])`` array of the input dtype.
     """
+    if array.dtype == np.bool_:
+        return resized_crop(array.view(np.uint8), box, size,
+                            interpolation).astype(bool)
     if array.dtype not in (np.uint8, np.float32):
-        raise TypeError(f'resized_crop supports uint8 and float32 arrays, '
-                        f'got {array.dtype}')
+        raise TypeError(f'resized_crop supports uint8, float32 and bool '
+                        f'arrays, got {array.dtype}')
     img = Image.fromarray(array)
     out = img.resize((size[1], size[0]), _PIL_FILTERS[interpolation], box=box)
     return np.array(out)
