@@ -59,7 +59,7 @@ def _apply_rules(key: str, rules: Sequence[Tuple[str, str]]) -> Optional[str]:
     return None
 
 
-def _unwrap(checkpoint: dict, what: str) -> StateDict:
+def unwrap_state_dict(checkpoint: dict, what: str) -> StateDict:
     """Return the state dict of a checkpoint (``ckpt['model']`` or bare)."""
     if not isinstance(checkpoint, dict):
         raise TypeError(f'{what} must be a dict, got {type(checkpoint)}')
@@ -92,7 +92,7 @@ def convert_official_multimae(checkpoint: dict,
         dict[str, Tensor]: The converted state dict (tensors shared with the
         input, which is not modified).
     """
-    state = _unwrap(checkpoint, 'checkpoint')
+    state = unwrap_state_dict(checkpoint, 'checkpoint')
     out: StateDict = {}
     unknown = []
     for key, value in state.items():
@@ -262,7 +262,7 @@ def multivit_to_timm(state_dict: dict, modality: str = 'rgb') -> StateDict:
         ``patch_embed.proj.*``, ``blocks.*`` (and ``norm.*`` if the encoder
         has a final norm).
     """
-    state = _strip_encoder_prefix(_unwrap(state_dict, 'state_dict'))
+    state = _strip_encoder_prefix(unwrap_state_dict(state_dict, 'state_dict'))
     if 'global_tokens' not in state:
         raise ValueError("No 'global_tokens' key: not a MultiViT state dict")
     global_tokens = state['global_tokens']
@@ -342,7 +342,7 @@ def timm_to_multivit(state_dict: dict,
         dict[str, Tensor]: MultiViT keys ``global_tokens``,
         ``adapters.<modality>.{pos_embed,proj.*}``, ``blocks.*``.
     """
-    state = _unwrap(state_dict, 'state_dict')
+    state = unwrap_state_dict(state_dict, 'state_dict')
     missing = [
         k for k in ('cls_token', 'pos_embed', 'patch_embed.proj.weight')
         if k not in state

@@ -12,6 +12,7 @@ from mmmultimae.registry import MODELS
 from ..utils.blocks import (build_vit_blocks, init_linear_and_norm_weights,
                             norm_layer)
 from ..utils.token_layout import TokenLayout
+from .encoder_checkpoint import load_pretrained_encoder
 
 ModalityInputs = Dict[str, Tensor]
 
@@ -175,8 +176,27 @@ class MultiViT(BaseModule):
         trunc_normal_(self.global_tokens, std=0.02)
 
     def init_weights(self) -> None:
-        """Apply the official init, then ``init_cfg`` (e.g. Pretrained)."""
+        """Apply the official init, then ``init_cfg``.
+
+        ``init_cfg=dict(type='Pretrained', checkpoint=PATH)`` loads any
+        supported source (our MultiMAE / segmentor / classifier
+        checkpoints, official MultiMAE, MAE and timm ViTs) with the
+        official fine-tuning steps and prints a key report, see
+        :func:`~mmmultimae.models.backbones.encoder_checkpoint.
+        load_pretrained_encoder`; other ``init_cfg`` types go to mmengine.
+        """
         self._official_init()
+        cfg = self.init_cfg
+        if isinstance(cfg, dict) and cfg.get('type') == 'Pretrained':
+            unknown = sorted(set(cfg) - {'type', 'checkpoint'})
+            if unknown:
+                raise ValueError(
+                    f'MultiViT init_cfg Pretrained takes only checkpoint=; '
+                    f'got {unknown} (the source format and key prefix are '
+                    'detected from the file)')
+            load_pretrained_encoder(self, cfg['checkpoint'])
+            self._is_init = True
+            return
         super().init_weights()
 
     def tokenize(self, inputs: ModalityInputs) -> Tuple[Tensor, TokenLayout]:
