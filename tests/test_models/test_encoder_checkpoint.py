@@ -142,11 +142,11 @@ def test_our_checkpoints_timm_and_the_init_cfg(tmp_path):
     model.init_weights()
     assert torch.equal(model.blocks[0].attn.qkv.weight,
                        source.blocks[0].attn.qkv.weight)
-    with pytest.raises(ValueError, match='prefix'):
+    with pytest.raises(ValueError, match='map_location'):
         _tiny(('rgb', ),
               init_cfg=dict(
                   type='Pretrained', checkpoint=path,
-                  prefix='backbone.')).init_weights()
+                  map_location='cuda')).init_weights()
 
 
 def test_mismatching_checkpoints_are_errors():

@@ -26,7 +26,7 @@ from typing import Dict, List, Optional, Tuple, Union
 
 import torch.nn.functional as F
 from mmengine.logging import print_log
-from torch import Tensor, nn
+from torch import nn
 
 from ..converters import (StateDict, convert_official_multimae,
                           timm_to_multivit, unwrap_state_dict)
@@ -166,6 +166,7 @@ def _adapt_to_model(state: StateDict, own: StateDict, encoder: nn.Module,
 
 def load_pretrained_encoder(encoder: nn.Module,
                             checkpoint: Union[str, dict],
+                            prefix: Optional[str] = None,
                             source: Optional[str] = None,
                             logger: str = 'current') -> EncoderLoadReport:
     """Load pre-trained weights into a ``MultiViT`` (official fine-tuning
@@ -175,6 +176,8 @@ def load_pretrained_encoder(encoder: nn.Module,
         encoder (nn.Module): The ``MultiViT``.
         checkpoint (str | dict): A path (local or URL, read by mmengine's
             ``CheckpointLoader``) or a loaded checkpoint.
+        prefix (str, optional): Keep only the keys under this prefix (and
+            strip it) before the source format is detected.
         source (str, optional): Name used in messages; defaults to the path.
         logger (str): Where the report is printed (``'silent'`` for none).
 
@@ -193,6 +196,14 @@ def load_pretrained_encoder(encoder: nn.Module,
         checkpoint = CheckpointLoader.load_checkpoint(
             checkpoint, map_location='cpu')
     source = source or '<state dict>'
+    if prefix:
+        state = unwrap_state_dict(checkpoint, source)
+        checkpoint = {
+            k[len(prefix):]: v
+            for k, v in state.items() if k.startswith(prefix)
+        }
+        if not checkpoint:
+            raise KeyError(f'{source}: no key starts with prefix {prefix!r}')
     state, source_format, dropped = encoder_state_dict(checkpoint)
     report = EncoderLoadReport(source, source_format, dropped=dropped)
     own = encoder.state_dict()

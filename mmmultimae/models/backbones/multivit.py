@@ -180,7 +180,8 @@ class MultiViT(BaseModule):
 
         ``init_cfg=dict(type='Pretrained', checkpoint=PATH)`` loads any
         supported source (our MultiMAE / segmentor / classifier
-        checkpoints, official MultiMAE, MAE and timm ViTs) with the
+        checkpoints, official MultiMAE, MAE and timm ViTs; ``prefix=``
+        selects the keys under a prefix first, as mmengine's) with the
         official fine-tuning steps and prints a key report, see
         :func:`~mmmultimae.models.backbones.encoder_checkpoint.
         load_pretrained_encoder`; other ``init_cfg`` types go to mmengine.
@@ -188,13 +189,14 @@ class MultiViT(BaseModule):
         self._official_init()
         cfg = self.init_cfg
         if isinstance(cfg, dict) and cfg.get('type') == 'Pretrained':
-            unknown = sorted(set(cfg) - {'type', 'checkpoint'})
+            unknown = sorted(set(cfg) - {'type', 'checkpoint', 'prefix'})
             if unknown:
                 raise ValueError(
-                    f'MultiViT init_cfg Pretrained takes only checkpoint=; '
-                    f'got {unknown} (the source format and key prefix are '
-                    'detected from the file)')
-            load_pretrained_encoder(self, cfg['checkpoint'])
+                    f'MultiViT init_cfg Pretrained takes checkpoint= and '
+                    f'optionally prefix=, got {unknown} (the source format '
+                    'is detected from the file)')
+            load_pretrained_encoder(self, cfg['checkpoint'],
+                                    cfg.get('prefix'))
             self._is_init = True
             return
         super().init_weights()
