@@ -96,7 +96,9 @@ def _child(name: str,
 
 #: Our modules built on ``mmseg.models`` (compiled mmcv ops), imported when a
 #: model name is not found among the pre-training ones.
-TRANSFER_MODEL_LOCATIONS = ['mmmultimae.models.decode_heads']
+TRANSFER_MODEL_LOCATIONS = [
+    'mmmultimae.models.decode_heads', 'mmmultimae.models.segmentors'
+]
 
 
 # manage all kinds of runners like `EpochBasedRunner` and `IterBasedRunner`

@@ -1,11 +1,16 @@
 # Copyright (c) mmmultimae contributors. All rights reserved.
-from .formatting import DEFAULT_META_KEYS, PackMultiModalInputs
+from .formatting import (DEFAULT_META_KEYS, SEG_META_KEYS,
+                         PackMultiModalInputs, PackMultiModalSegInputs)
 from .label_transforms import AdaptSegLabels, adapt_seg_labels
 from .loading import LOADABLE_MODALITIES, LoadMultiModalImages
 from .processing import (DEFAULT_INTERPOLATIONS, DownsampleLabels,
                          MultiModalRandomFlip, MultiModalRandomResizedCrop,
                          check_same_size, get_modalities, resized_crop,
                          sample_crop_box)
+from .photometric import MultiModalColorJitter, MultiModalRandomGrayscale
+from .resize_pad_crop import (DEFAULT_PAD_VALUES, MultiModalPad,
+                              MultiModalRandomCrop, MultiModalRandomResize,
+                              MultiModalResize, resize_sample)
 from .taskonomy import LoadTaskonomyTasks
 
 __all__ = [
@@ -13,5 +18,9 @@ __all__ = [
     'MultiModalRandomFlip', 'DownsampleLabels', 'PackMultiModalInputs',
     'sample_crop_box', 'resized_crop', 'check_same_size', 'get_modalities',
     'DEFAULT_INTERPOLATIONS', 'DEFAULT_META_KEYS', 'LOADABLE_MODALITIES',
-    'AdaptSegLabels', 'adapt_seg_labels', 'LoadTaskonomyTasks'
+    'AdaptSegLabels', 'adapt_seg_labels', 'LoadTaskonomyTasks',
+    'PackMultiModalSegInputs', 'SEG_META_KEYS', 'MultiModalColorJitter',
+    'MultiModalRandomGrayscale', 'MultiModalRandomResize', 'MultiModalResize',
+    'MultiModalPad', 'MultiModalRandomCrop', 'DEFAULT_PAD_VALUES',
+    'resize_sample'
 ]

@@ -5,7 +5,8 @@ from typing import Dict, Optional, Sequence
 import numpy as np
 import torch
 from mmcv.transforms import BaseTransform
-from mmengine.structures import BaseDataElement
+from mmengine.structures import BaseDataElement, PixelData
+from mmseg.structures import SegDataSample
 
 from mmmultimae.registry import TRANSFORMS
 from ..synthetic.codecs import decode_normals
@@ -100,3 +101,81 @@ class PackMultiModalInputs(BaseTransform):
         return (f'{self.__class__.__name__}(modalities={self.modalities}, '
                 f'meta_keys={self.meta_keys}, '
                 f'num_classes={self.num_classes})')
+
+
+#: Meta information packed for dense transfers (mmseg's PackSegInputs keys
+#: plus the crop box).
+SEG_META_KEYS = ('img_path', 'ori_shape', 'img_shape', 'pad_shape',
+                 'scale_factor', 'flip', 'flip_direction', 'crop_bbox',
+                 'sample_idx')
+
+
+@TRANSFORMS.register_module()
+class PackMultiModalSegInputs(PackMultiModalInputs):
+    """Pack a dense-transfer sample: input modalities and mmseg targets.
+
+    ``inputs`` holds the modalities of ``inputs`` as
+    :class:`PackMultiModalInputs` packs them; the data sample is an mmseg
+    ``SegDataSample`` (so mmseg's heads, metrics and visualiser work) with
+
+    - ``gt_sem_seg``: int64 ``(1, H, W)`` from the ``seg_target`` modality;
+    - ``gt_depth_map``: float32 ``(C, H, W)`` from the ``depth_target``
+      modality (depth, or any dense regression target);
+    - ``gt_valid_mask``: bool ``(1, H, W)`` from ``mask_valid`` when the
+      sample has it (valid depth; padding is invalid).
+
+    Args:
+        inputs (Sequence[str]): Modalities fed to the model.
+        seg_target (str, optional): Modality holding the label map.
+        depth_target (str, optional): Modality holding the regression
+            target.
+        meta_keys (Sequence[str]): Keys copied into the metainfo.
+    """
+
+    def __init__(self,
+                 inputs: Sequence[str] = ('rgb', ),
+                 seg_target: Optional[str] = None,
+                 depth_target: Optional[str] = None,
+                 meta_keys: Sequence[str] = SEG_META_KEYS) -> None:
+        super().__init__(modalities=inputs, meta_keys=meta_keys)
+        if seg_target is None and depth_target is None:
+            raise ValueError('PackMultiModalSegInputs needs seg_target or '
+                             'depth_target')
+        self.seg_target = seg_target
+        self.depth_target = depth_target
+
+    def transform(self, results: Dict) -> Dict:
+        """Build ``dict(inputs=..., data_samples=SegDataSample)``."""
+        packed = super().transform(results)
+        sample = SegDataSample(metainfo=packed['data_samples'].metainfo)
+        for key, name in ((self.seg_target, 'gt_sem_seg'),
+                          (self.depth_target, 'gt_depth_map')):
+            if key is None:
+                continue
+            if key not in results:
+                raise KeyError(f'PackMultiModalSegInputs: target {key!r} is '
+                               'missing from the sample (loaded: '
+                               f'{list(results.get("modalities", ()))})')
+            array = _writable(np.asarray(results[key]))
+            target = torch.from_numpy(array)
+            if name == 'gt_sem_seg':
+                if array.ndim != 2:
+                    raise ValueError(f'{key} labels must be (H, W), got '
+                                     f'{array.shape}')
+                target = target.long()[None]
+            else:
+                target = target.float()
+                target = target[None] if array.ndim == 2 else \
+                    target.permute(2, 0, 1)
+            sample.set_field(PixelData(data=target), name)
+        if 'mask_valid' in results:
+            valid = torch.from_numpy(_writable(results['mask_valid']))
+            sample.set_field(PixelData(data=valid.bool()[None]),
+                             'gt_valid_mask')
+        packed['data_samples'] = sample
+        return packed
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}(inputs={self.modalities}, '
+                f'seg_target={self.seg_target!r}, '
+                f'depth_target={self.depth_target!r})')

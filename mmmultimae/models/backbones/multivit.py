@@ -241,6 +241,30 @@ class MultiViT(BaseModule):
         }
         return TokenLayout(grids, self.num_global_tokens)
 
+    def image_size(self, inputs: ModalityInputs) -> Tuple[int, int]:
+        """Full-resolution ``(H, W)`` that ``inputs`` cover (a modality at
+        ``stride_level`` s is ``(H / s, W / s)``).
+
+        Raises:
+            ValueError: If the modalities disagree.
+        """
+        sizes = {}
+        for name, x in inputs.items():
+            if name not in self.adapters:
+                raise KeyError(f'No input adapter for modality {name!r}; '
+                               f'known modalities: {self.modalities}')
+            s = self.adapters[name].stride_level
+            sizes[name] = (int(x.shape[-2]) * s, int(x.shape[-1]) * s)
+        if len(set(sizes.values())) != 1:
+            raise ValueError(f'modalities do not cover one image: {sizes} '
+                             '(full-resolution sizes)')
+        return next(iter(sizes.values()))
+
+    def stride_level(self, name: str) -> int:
+        """Downsampling of modality ``name``'s input w.r.t. full
+        resolution (4 for 1/4-resolution label maps)."""
+        return self.adapters[name].stride_level
+
     def pos_tokens(self, layout: TokenLayout) -> Tensor:
         """Position tokens of every modality of ``layout``, concatenated.
 

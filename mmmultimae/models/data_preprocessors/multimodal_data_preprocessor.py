@@ -3,6 +3,7 @@
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
+import torch.nn.functional as F
 from mmengine.model import BaseDataPreprocessor
 from torch import Tensor
 
@@ -46,14 +47,36 @@ class MultiModalDataPreprocessor(BaseDataPreprocessor):
         ...     depth=dict(standardize=True, trim=0.1),
         ...     semseg=dict(num_classes=133))
 
+    Dense transfers: when the data samples carry ``gt_valid_mask`` (bool
+    ``(1, H, W)``, e.g. valid depth and no padding, see
+    ``PackMultiModalSegInputs``), the depth standardisation uses only those
+    pixels and sets the others to 0 (official fine-tuning). It runs on the
+    whole image, before any test-time windowing. ``size_divisor`` pads every
+    modality at the bottom and right to a multiple of it (a ViT needs whole
+    patches) and records ``img_padding_size`` (``[left, right, top,
+    bottom]``, mmseg's convention, undone by the segmentors).
+
     Args:
         non_blocking (bool): Asynchronous host-to-device copies. Defaults to
             False.
+        size_divisor (int, optional): Pad the full-resolution size to a
+            multiple of it. Defaults to None (no padding).
+        pad_value (float): Value of the padded pixels after normalisation
+            (0: the mean colour, the standardised mean depth; labels are
+            padded with it too). Defaults to 0.
         **modalities (dict): Config of each modality, see above.
     """
 
-    def __init__(self, non_blocking: bool = False, **modalities: dict) -> None:
+    def __init__(self,
+                 non_blocking: bool = False,
+                 size_divisor: Optional[int] = None,
+                 pad_value: float = 0.,
+                 **modalities: dict) -> None:
         super().__init__(non_blocking=non_blocking)
+        if size_divisor is not None and size_divisor < 1:
+            raise ValueError(f'size_divisor must be >= 1, got {size_divisor}')
+        self.size_divisor = size_divisor
+        self.pad_value = pad_value
         if not modalities:
             raise ValueError('MultiModalDataPreprocessor needs the config of '
                              'at least one modality, e.g. rgb=dict(mean=..., '
@@ -180,7 +203,8 @@ class MultiModalDataPreprocessor(BaseDataPreprocessor):
         return (getattr(self, f'{name}_mean').flatten().tolist(),
                 getattr(self, f'{name}_std').flatten().tolist())
 
-    def _normalize(self, name: str, x: Tensor) -> Tensor:
+    def _normalize(self, name: str, x: Tensor,
+                   valid: Optional[Tensor]) -> Tensor:
         cfg = self.configs[name]
         if cfg['kind'] == 'label':
             return x.long()
@@ -189,8 +213,58 @@ class MultiModalDataPreprocessor(BaseDataPreprocessor):
             return (x - getattr(self, f'{name}_mean')) / getattr(
                 self, f'{name}_std')
         if cfg['standardize']:
-            return standardize_depth(x, trim=cfg['trim'], eps=cfg['eps'])
+            if valid is not None and valid.shape != x.shape:
+                raise ValueError(
+                    f'gt_valid_mask of shape {tuple(valid.shape[-2:])} does '
+                    f'not match inputs[{name!r}] {tuple(x.shape[-2:])}: '
+                    'resize mask_valid with the inputs in the pipeline')
+            return standardize_depth(
+                x, valid, trim=cfg['trim'], eps=cfg['eps'])
         return x
+
+    @staticmethod
+    def _valid_masks(data_samples) -> Optional[Tensor]:
+        """Stacked ``gt_valid_mask`` of the data samples ``(B, 1, H, W)``,
+        None when they have none."""
+        if not isinstance(data_samples, (list, tuple)) or not data_samples:
+            return None
+        has = ['gt_valid_mask' in s for s in data_samples]
+        if not any(has):
+            return None
+        if not all(has):
+            raise ValueError('some data samples of the batch have a '
+                             'gt_valid_mask and others not (samples '
+                             f'{[i for i, h in enumerate(has) if not h]})')
+        return torch.stack([s.gt_valid_mask.data for s in data_samples])
+
+    def _pad(self, out: Dict[str, Tensor], data_samples) -> Dict[str, Tensor]:
+        """Pad every modality to a multiple of ``size_divisor`` (at full
+        resolution) and record the padding."""
+        first = next(iter(out))
+        stride = self.configs[first]['stride_level']
+        height = out[first].shape[-2] * stride
+        width = out[first].shape[-1] * stride
+        div = self.size_divisor
+        bottom, right = -height % div, -width % div
+        if not bottom and not right:
+            padded = out
+        else:
+            padded = {}
+            for name, x in out.items():
+                s = self.configs[name]['stride_level']
+                if bottom % s or right % s:
+                    raise ValueError(
+                        f'size_divisor {div} pads {(bottom, right)} pixels, '
+                        f'not a multiple of the stride_level {s} of '
+                        f'{name!r}; use a size_divisor divisible by {s}')
+                padded[name] = F.pad(
+                    x, (0, right // s, 0, bottom // s), value=self.pad_value)
+        for sample in data_samples or ():
+            sample.set_metainfo(
+                dict(
+                    img_padding_size=[0, right, 0, bottom],
+                    pad_shape=(height + bottom, width + right)))
+        return padded
 
     def forward(self, data: dict, training: bool = False) -> dict:
         """Prepare a collated batch.
@@ -221,6 +295,12 @@ class MultiModalDataPreprocessor(BaseDataPreprocessor):
             self._check(name, x)
         self._check_sizes(batch)
         batch = self.cast_data(batch)
-        out = {name: self._normalize(name, x) for name, x in batch.items()}
-        return dict(
-            inputs=out, data_samples=self.cast_data(data.get('data_samples')))
+        data_samples = self.cast_data(data.get('data_samples'))
+        valid = self._valid_masks(data_samples)
+        out = {
+            name: self._normalize(name, x, valid)
+            for name, x in batch.items()
+        }
+        if self.size_divisor is not None:
+            out = self._pad(out, data_samples)
+        return dict(inputs=out, data_samples=data_samples)
