@@ -181,6 +181,35 @@ class MultiModalSegmentorMixin:
       ``resize_pad_official``) for ``PerTestModeMetric``.
     """
 
+    # -- inputs ----------------------------------------------------------
+    def select_inputs(self, inputs: Inputs) -> Inputs:
+        """The modalities the backbone has adapters for, in its order.
+
+        A batch may carry more (a dataset loads rgb and depth for every
+        model; an rgb-only model reads rgb): the model's adapters are its
+        declared inputs. A missing one is an error.
+        """
+        if not isinstance(inputs, dict):
+            raise TypeError(f'{type(self).__name__} expects a dict of '
+                            f'modality tensors, got {type(inputs).__name__}')
+        wanted = self.backbone.modalities
+        missing = [name for name in wanted if name not in inputs]
+        if missing:
+            raise KeyError(
+                f'{type(self).__name__}: the batch has no {missing} (the '
+                f'backbone reads {list(wanted)}, the batch holds '
+                f'{list(inputs)}); load and pack them in the pipeline '
+                '(PackMultiModalSegInputs inputs=...)')
+        return {name: inputs[name] for name in wanted}
+
+    def forward(self,
+                inputs: Inputs,
+                data_samples: Optional[list] = None,
+                mode: str = 'tensor'):
+        """mmseg's ``forward`` on the backbone's modalities of ``inputs``
+        (see :meth:`select_inputs`)."""
+        return super().forward(self.select_inputs(inputs), data_samples, mode)
+
     # -- features ------------------------------------------------------
     def extract_feat(self, inputs: Inputs) -> List[Tensor]:
         """Backbone (and neck) feature maps of a dict of modalities."""

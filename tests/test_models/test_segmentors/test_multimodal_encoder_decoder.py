@@ -240,3 +240,19 @@ def test_depth_standardisation_leaves_out_invalid_pixels():
     assert abs(float(trimmed.mean())) < 1e-4
     assert not torch.equal(plain['inputs']['depth'][0, 0, :, :16],
                            depth[:, :16])
+
+
+def test_model_reads_only_its_backbone_modalities():
+    # datasets pack rgb and depth for every model; an rgb-only model
+    # must read rgb and give the same result as on an rgb-only batch
+    model = segmentor(modalities=('rgb', ))
+    data = model.data_preprocessor(batch(32, 32), False)
+    with torch.no_grad():
+        both = model(data['inputs'], mode='tensor')
+        rgb_only = model(dict(rgb=data['inputs']['rgb']), mode='tensor')
+    assert torch.equal(both, rgb_only)
+    rgbd = segmentor(modalities=('rgb', 'depth'))
+    with pytest.raises(KeyError, match=r"the batch has no \['depth'\]"):
+        rgbd(dict(rgb=data['inputs']['rgb']), mode='tensor')
+    with pytest.raises(TypeError, match='dict of modality tensors'):
+        rgbd(data['inputs']['rgb'], mode='tensor')

@@ -1,0 +1,13 @@
+# NYUv2 semantic segmentation from rgb + depth: both adapters, the head
+# reads the rgb tokens, which attend to the depth tokens (supplementary
+# B.2: as good as concatenating both, and cheaper; for the concatenated
+# readout set out_modalities=['rgb', 'depth'] and in_channels=1536).
+_base_ = ['./multimae_vit-b-p16_convnext_4xb2-amp-200e_nyuv2-640x640-rgb.py']
+model = dict(
+    backbone=dict(
+        adapters=dict(
+            depth=dict(
+                type='PatchInputAdapter',
+                in_channels=1,
+                patch_size=16,
+                image_size=640))))

@@ -1,0 +1,12 @@
+# MultiMAE ViT-B/16 + Segmenter-Mask head on NYUv2 from rgb (supplementary
+# Table 3).
+_base_ = [
+    '../../../_base_/models/multimae_vit-b-p16_segmenter-mask-semseg.py',
+    '../../../_base_/datasets/nyuv2_multimae.py',
+    '../../../_base_/schedules/adamw_layer-decay_semseg.py', '../../../_base_/default_runtime.py'
+]
+model = dict(
+    backbone=dict(adapters=dict(rgb=dict(image_size=640))),
+    decode_head=dict(num_classes=40),
+    test_cfg=dict(size=640, crop_size=(640, 640), stride=(427, 427)))
+train_cfg = dict(max_epochs=200, val_interval=20)
