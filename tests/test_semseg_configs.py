@@ -24,7 +24,8 @@ CONFIGS = sorted(glob.glob(osp.join(FOLDER, '*.py')))
 PAPER_CONFIGS = [p for p in CONFIGS if 'synthetic' not in p]
 # (dataset, batch, epochs, crop, classes): supplementary Table 4
 TABLE4 = dict(
-    ade20k=(16, 64, 512, 150), hypersim=(16, 25, 512, 40),
+    ade20k=(16, 64, 512, 150),
+    hypersim=(16, 25, 512, 40),
     nyuv2=(8, 200, 640, 40))
 
 
@@ -43,8 +44,8 @@ def write_fake_dataset(cfg: Config, root: str) -> None:
                 ann = osp.join(root, 'annotations', split, f'ADE_{i}.png')
                 for path in (img, ann):
                     os.makedirs(osp.dirname(path), exist_ok=True)
-                Image.fromarray(
-                    rng.integers(0, 256, (40, 56, 3), np.uint8)).save(img)
+                Image.fromarray(rng.integers(0, 256, (40, 56, 3),
+                                             np.uint8)).save(img)
                 Image.fromarray(rng.integers(0, 151, (40, 56),
                                              np.uint8)).save(ann)
         return
@@ -53,8 +54,7 @@ def write_fake_dataset(cfg: Config, root: str) -> None:
             write_seg_sample(
                 osp.join(root, split), f'{i:04d}',
                 rng.integers(0, 256, (40, 56, 3), np.uint8),
-                rng.uniform(0.5, 8., (40, 56)),
-                rng.integers(0, 41, (40, 56)))
+                rng.uniform(0.5, 8., (40, 56)), rng.integers(0, 41, (40, 56)))
 
 
 def set_data_root(cfg: Config, root: str) -> None:
@@ -83,11 +83,15 @@ def test_config_trains_and_validates_one_iteration(path, tmp_path):
     for adapter in cfg.model.backbone.adapters.values():
         assert adapter['image_size'] == crop
     assert cfg.model.backbone.init_cfg.type == 'Pretrained'
+    assert cfg.optim_wrapper.dtype == 'bfloat16'
 
     root = str(tmp_path)
     write_fake_dataset(cfg, root)
     set_data_root(cfg, root)
     cfg.model.backbone.init_cfg = None  # no pre-trained file here
+    # fp32 on CPU: bf16 autocast is emulated there (minutes per step)
+    cfg.optim_wrapper.type = 'OptimWrapper'
+    cfg.optim_wrapper.pop('dtype')
     torch.manual_seed(0)
     model = MODELS.build(cfg.model)
     model.init_weights()
@@ -96,9 +100,9 @@ def test_config_trains_and_validates_one_iteration(path, tmp_path):
     assert len(groups) <= 2 * (cfg.model.backbone.num_layers + 2)
     train_set = DATASETS.build(cfg.train_dataloader.dataset)
     batch_data = pseudo_collate([train_set[0]])
-    assert tuple(batch_data['inputs']['rgb' if 'rgb' in batch_data['inputs']
-                                      else 'depth'][0].shape[-2:]) == (crop,
-                                                                       crop)
+    assert tuple(batch_data['inputs']['rgb' if 'rgb' in
+                                      batch_data['inputs'] else 'depth']
+                 [0].shape[-2:]) == (crop, crop)
     model.train()
     losses = model.train_step(batch_data, optim_wrapper)
     assert torch.isfinite(losses['loss'])

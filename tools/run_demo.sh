@@ -1,25 +1,31 @@
 #!/usr/bin/env bash
 # The README's main job: pre-train a small MultiMAE on the embedded
-# synthetic scenes on CPU (about 5-6 minutes on 2 cores) and draw what it
-# learned.
+# synthetic scenes on CPU, draw what it learned, then transfer it
+# (semantic segmentation from rgb and from rgb + depth, depth from rgb)
+# next to the same model trained from scratch and a constant baseline.
 #
 #   bash tools/run_demo.sh
 #
 # 1. bootstraps the environment if needed (tools/ensure_env.sh);
 # 2. renders the synthetic scenes into data/synthetic_scenes/{train,val}
 #    unless they are there already (tools/dataset_converters/...);
-# 3. trains the demo config with tools/train.py (progress bar on the
-#    terminal, full log in the work dir);
-# 4. writes reconstruction PNGs of held-out scenes: a sweep over the number
-#    of visible tokens, three random masks per scene, and depth + semseg
-#    predicted from RGB alone (tools/visualize_reconstruction.py);
-# 5. prints the masked-token losses and the RGB-only depth error of the
-#    trained model next to its initialisation and a constant baseline
-#    (tools/analysis_tools/eval_reconstruction.py), and where the PNGs are.
+# 3. pre-trains the demo config with tools/train.py (progress bar on the
+#    terminal, full log in the work dir), PRETRAIN_EPOCHS of its 16 epochs;
+# 4. writes reconstruction PNGs of held-out scenes and prints the
+#    masked-token losses of the trained model next to its initialisation
+#    and a constant baseline (tools/visualize_reconstruction.py,
+#    tools/analysis_tools/eval_reconstruction.py);
+# 5. fine-tunes the checkpoint and a random initialisation on 256 labelled
+#    scenes (configs/multimae/benchmarks/semseg/*synthetic*: rgb, rgb+depth;
+#    configs/multimae/benchmarks/depth/*synthetic*: depth from rgb) and
+#    prints their test metrics on the 64 held-out scenes beside the best
+#    constant prediction, with prediction PNGs
+#    (tools/analysis_tools/compare_transfers.py).
 #
 # Environment variables (optional): WORK_DIR (default work_dirs/demo),
 # DATA_ROOT (default data/synthetic_scenes), NUM_SCENES (training scenes,
-# default 1600), CONFIG (default the demo config).
+# default 1600), PRETRAIN_EPOCHS (default 8, the config's schedule is 16:
+# the demo's time budget), CONFIG (default the demo config).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 # shellcheck source=tools/ensure_env.sh
@@ -30,6 +36,9 @@ CONFIG="${CONFIG:-configs/multimae/multimae_vit-tiny-6l-p8_1xb32-16e_synthetic-d
 WORK_DIR="${WORK_DIR:-work_dirs/demo}"
 DATA_ROOT="${DATA_ROOT:-data/synthetic_scenes}"
 NUM_SCENES="${NUM_SCENES:-1600}"
+PRETRAIN_EPOCHS="${PRETRAIN_EPOCHS:-8}"
+SEG_CONFIG=configs/multimae/benchmarks/semseg/multimae_vit-tiny-6l-p8_convnext_1xb8-4e_synthetic-64x64
+DEPTH_CONFIG=configs/multimae/benchmarks/depth/multimae_vit-tiny-6l-p8_dpt_1xb8-4e_synthetic-64x64-rgb.py
 NUM_VAL=64
 IMAGE_SIZE=96
 # Torch's CPU threads should wait passively when the cores are shared.
@@ -39,7 +48,7 @@ T0=$(date +%s)
 step() { echo; echo "[demo $(( $(date +%s) - T0 ))s] $*"; }
 mkdir -p "$WORK_DIR"
 
-step "1/4 synthetic scenes -> $DATA_ROOT (train: $NUM_SCENES, val: $NUM_VAL held-out scenes)"
+step "1/5 synthetic scenes -> $DATA_ROOT (train: $NUM_SCENES, val: $NUM_VAL held-out scenes)"
 QUIET=()
 [ -t 1 ] || QUIET=(--quiet)  # the converter's bar is for terminals only
 "$PY" tools/dataset_converters/make_synthetic_scenes.py \
@@ -49,12 +58,15 @@ QUIET=()
   --out "$DATA_ROOT/val" --num-scenes "$NUM_VAL" \
   --image-size "$IMAGE_SIZE" --seed 1 --workers 2 --quiet
 
-step "2/4 pre-training $(basename "$CONFIG") on CPU (or the GPU, if there is one)"
+step "2/5 pre-training $(basename "$CONFIG") for $PRETRAIN_EPOCHS epochs on CPU (or the GPU, if there is one)"
 LOG="$WORK_DIR/train_console.log"
 echo "      full log: $LOG"
 # The logger goes to the log file, the progress bar to the terminal.
 if ! "$PY" tools/train.py "$CONFIG" --work-dir "$WORK_DIR" \
     --cfg-options "train_dataloader.dataset.data_root=$DATA_ROOT" \
+    "train_cfg.max_epochs=$PRETRAIN_EPOCHS" \
+    "param_scheduler.1.T_max=$(( PRETRAIN_EPOCHS - 1 ))" \
+    "param_scheduler.1.end=$PRETRAIN_EPOCHS" \
     > "$LOG"; then
   echo "[demo] training failed; the end of $LOG:" >&2
   tail -n 40 "$LOG" >&2
@@ -63,17 +75,65 @@ fi
 CKPT="$(cat "$WORK_DIR/last_checkpoint")"
 echo "      checkpoint: $CKPT"
 
-step "3/4 reconstruction figures of held-out scenes"
+step "3/5 reconstruction figures of held-out scenes"
 FIG_DIR="$WORK_DIR/reconstructions"
 "$PY" tools/visualize_reconstruction.py "$CONFIG" "$CKPT" \
   scene_0000000 scene_0000001 scene_0000002 \
   --data-root "$DATA_ROOT/val" --out "$FIG_DIR" > "$WORK_DIR/figures.txt"
 
-step "4/4 did it learn? (held-out scenes)"
+step "4/5 did it learn? (held-out scenes)"
 "$PY" tools/analysis_tools/eval_reconstruction.py "$CONFIG" "$CKPT" \
   --data-root "$DATA_ROOT/val" --out-json "$WORK_DIR/eval.json"
+
+step "5/5 transfers: fine-tune the checkpoint and a random init on 256 labelled scenes"
+# NAME CONFIG INIT: tools/train.py with the data root and the initialisation
+finetune() {
+  local dir="$WORK_DIR/transfer/$1" init
+  if [ "$3" = pretrained ]; then
+    init="model.backbone.init_cfg.checkpoint=$CKPT"
+  else
+    init="model.backbone.init_cfg=None"
+  fi
+  echo "      $1: $(basename "$2") ($3), log: $dir.log"
+  mkdir -p "$WORK_DIR/transfer"
+  if ! "$PY" tools/train.py "$2" --work-dir "$dir" --cfg-options "$init" \
+      "train_dataloader.dataset.data_root=$DATA_ROOT" \
+      "val_dataloader.dataset.data_root=$DATA_ROOT" \
+      "test_dataloader.dataset.data_root=$DATA_ROOT" > "$dir.log" 2>&1; then
+    echo "[demo] fine-tuning $1 failed; the end of $dir.log:" >&2
+    tail -n 40 "$dir.log" >&2
+    exit 1
+  fi
+}
+for inputs in rgb rgb-depth; do
+  for init in pretrained scratch; do
+    finetune "semseg_${inputs}_$init" "${SEG_CONFIG}-$inputs.py" "$init"
+  done
+done
+for init in pretrained scratch; do
+  finetune "depth_rgb_$init" "$DEPTH_CONFIG" "$init"
+done
+T="$WORK_DIR/transfer"
+# NAME=RUN... -> the table and predictions.png under $T/NAME
+compare() {
+  local out="$T/$1"
+  shift
+  if ! "$PY" tools/analysis_tools/compare_transfers.py --out "$out" "$@" \
+      2> "$out.err"; then
+    echo "[demo] compare_transfers failed; the end of $out.err:" >&2
+    tail -n 40 "$out.err" >&2
+    exit 1
+  fi
+}
+compare semseg "rgb-pretrained=$T/semseg_rgb_pretrained" \
+  "rgb-scratch=$T/semseg_rgb_scratch" \
+  "rgbd-pretrained=$T/semseg_rgb-depth_pretrained" \
+  "rgbd-scratch=$T/semseg_rgb-depth_scratch"
+compare depth "pretrained=$T/depth_rgb_pretrained" \
+  "scratch=$T/depth_rgb_scratch"
 
 echo
 echo "[demo] done in $(( $(date +%s) - T0 )) s. Reconstruction PNGs:"
 sed 's/^/  /' "$WORK_DIR/figures.txt"
 echo "  figures drawn during training: $WORK_DIR/vis/"
+echo "  transfer predictions: $T/semseg/predictions.png, $T/depth/predictions.png"

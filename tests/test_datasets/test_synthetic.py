@@ -10,11 +10,12 @@ from mmengine.registry import DefaultScope
 from PIL import Image
 
 from mmmultimae.datasets import (MultiModalImageFolder, SyntheticScenes,
-                                 decode_depth, decode_normals, encode_depth,
-                                 render, render_scene, sample_scene,
+                                 SyntheticScenesSegDataset, decode_depth,
+                                 decode_normals, encode_depth, render,
+                                 render_scene, sample_scene,
                                  write_synthetic_dataset)
 from mmmultimae.datasets.synthetic.geometry import Sphere
-from mmmultimae.datasets.synthetic.metainfo import (CLASSES, FLOOR,
+from mmmultimae.datasets.synthetic.metainfo import (CLASSES, FLOOR, PALETTE,
                                                     SCENE_TYPES, SPHERE)
 from mmmultimae.datasets.synthetic.scene_sampler import scene_type_of
 from mmmultimae.datasets.synthetic.writer import scene_paths
@@ -295,3 +296,19 @@ def test_synthetic_dataset_pipeline_and_errors():
         SyntheticScenes(2, pipeline=[dict(type='LoadMultiModalImages')])
     with pytest.raises(ValueError, match='subset'):
         SyntheticScenes(2, modalities=('rgb', 'thermal'))
+
+
+def test_seg_dataset_classes_are_the_pixel_classes(tmp_path):
+    write_synthetic_dataset(str(tmp_path), 6, 32, progress=False)
+    dataset = SyntheticScenesSegDataset(
+        data_root=str(tmp_path),
+        pipeline=[
+            dict(type='LoadMultiModalImages', modalities=('rgb', 'semseg')),
+            dict(type='PackMultiModalSegInputs', seg_target='semseg')
+        ])
+    assert dataset.metainfo['classes'] == CLASSES
+    assert dataset.metainfo['palette'] == [list(c) for c in PALETTE]
+    assert set(dataset.metainfo['scene_types']) <= set(SCENE_TYPES)
+    labels = dataset[0]['data_samples'].gt_sem_seg.data
+    assert labels.shape == (1, 32, 32)
+    assert 0 <= labels.min() and labels.max() < len(CLASSES)

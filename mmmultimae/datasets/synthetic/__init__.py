@@ -44,13 +44,13 @@ pseudo-labelled ImageNet layout ``root/<modality>/<class>/<file>`` read by
 The image-level classes (folders) are the scene types :data:`SCENE_TYPES`.
 """
 from .codecs import decode_depth, decode_normals, encode_depth, encode_normals
-from .dataset import SyntheticScenes
+from .dataset import SyntheticScenes, SyntheticScenesSegDataset
 from .raycaster import render, render_scene
 from .scene_sampler import sample_scene, scene_type_of
 from .writer import write_synthetic_dataset
 
 __all__ = [
-    'SyntheticScenes', 'render', 'render_scene', 'sample_scene',
-    'scene_type_of', 'write_synthetic_dataset', 'encode_depth',
+    'SyntheticScenes', 'SyntheticScenesSegDataset', 'render', 'render_scene',
+    'sample_scene', 'scene_type_of', 'write_synthetic_dataset', 'encode_depth',
     'decode_depth', 'encode_normals', 'decode_normals'
 ]

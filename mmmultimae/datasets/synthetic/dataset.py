@@ -5,6 +5,7 @@ from typing import List, Optional, Sequence, Union
 from mmengine.dataset import BaseDataset
 
 from mmmultimae.registry import DATASETS
+from ..multimodal_image_folder import MultiModalImageFolder
 from .codecs import encode_normals
 from .metainfo import CLASSES, MODALITIES, PALETTE, SCENE_TYPES
 from .raycaster import render_scene, to_image_size
@@ -93,3 +94,24 @@ class SyntheticScenes(BaseDataset):
         results['modalities'] = self.modalities
         results['ori_shape'] = results['img_shape'] = self.image_size
         return self.pipeline(results)
+
+
+@DATASETS.register_module()
+class SyntheticScenesSegDataset(MultiModalImageFolder):
+    """Written synthetic scenes as a semantic segmentation dataset.
+
+    The files of :func:`write_synthetic_dataset`
+    (``root/<modality>/<scene type>/<stem>``) read by
+    :class:`MultiModalImageFolder`, with the renderer's pixel classes
+    :data:`CLASSES` (and :data:`PALETTE`) as ``metainfo['classes']``
+    (``palette``), which mmseg's metrics and visualiser read; the scene
+    types of the folders move to ``metainfo['scene_types']`` (and stay the
+    samples' ``gt_label``). Arguments are :class:`MultiModalImageFolder`'s.
+    """
+
+    def load_data_list(self) -> List[dict]:
+        data_list = super().load_data_list()
+        self._metainfo['scene_types'] = self._metainfo['classes']
+        self._metainfo['classes'] = CLASSES
+        self._metainfo['palette'] = [list(c) for c in PALETTE]
+        return data_list

@@ -1,9 +1,11 @@
 # Copyright (c) mmmultimae contributors. All rights reserved.
+from .multimodal_depth_estimator import MultiModalDepthEstimator, clamp_depth
 from .multimodal_encoder_decoder import MultiModalEncoderDecoder
-from .test_modes import (MultiModalSegmentorMixin, crop_inputs,
-                         parse_test_cfg, resize_pad_inputs, slide_windows)
+from .test_modes import (MultiModalSegmentorMixin, crop_inputs, parse_test_cfg,
+                         resize_pad_inputs, slide_windows)
 
 __all__ = [
-    'MultiModalEncoderDecoder', 'MultiModalSegmentorMixin', 'crop_inputs',
-    'parse_test_cfg', 'resize_pad_inputs', 'slide_windows'
+    'MultiModalDepthEstimator', 'clamp_depth', 'MultiModalEncoderDecoder',
+    'MultiModalSegmentorMixin', 'crop_inputs', 'parse_test_cfg',
+    'resize_pad_inputs', 'slide_windows'
 ]

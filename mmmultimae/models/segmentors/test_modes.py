@@ -21,6 +21,8 @@ Box = Tuple[int, int, int, int]
 #: Test modes; ``resize_pad`` has two protocols (``test_cfg.protocol``).
 TEST_MODES = ('whole', 'slide', 'resize_pad')
 PROTOCOLS = ('full', 'official')
+#: Ground-truth fields carried into every mode's results.
+GT_FIELDS = ('gt_sem_seg', 'gt_depth_map', 'gt_valid_mask')
 
 
 def slide_windows(height: int, width: int, crop: Tuple[int, int],
@@ -43,8 +45,7 @@ def slide_windows(height: int, width: int, crop: Tuple[int, int],
     return boxes
 
 
-def crop_inputs(inputs: Inputs, box: Box, strides: Dict[str,
-                                                        int]) -> Inputs:
+def crop_inputs(inputs: Inputs, box: Box, strides: Dict[str, int]) -> Inputs:
     """The same full-resolution ``box = (y1, y2, x1, x2)`` of every
     modality, each at its own ``stride_level``.
 
@@ -211,8 +212,12 @@ class MultiModalSegmentorMixin:
         return super().forward(self.select_inputs(inputs), data_samples, mode)
 
     # -- features ------------------------------------------------------
-    def extract_feat(self, inputs: Inputs) -> List[Tensor]:
-        """Backbone (and neck) feature maps of a dict of modalities."""
+    def extract_feat(
+            self,
+            inputs: Inputs,
+            batch_img_metas: Optional[List[dict]] = None) -> List[Tensor]:
+        """Backbone (and neck) feature maps of a dict of modalities
+        (``batch_img_metas`` is unused, as in mmseg's signature)."""
         if not isinstance(inputs, dict):
             raise TypeError(f'{type(self).__name__} expects a dict of '
                             f'modality tensors, got {type(inputs).__name__}')
@@ -255,11 +260,10 @@ class MultiModalSegmentorMixin:
             count[..., y1:y2, x1:x2] += 1
         return preds / count
 
-    def resize_pad_inference(
-            self,
-            inputs: Inputs,
-            batch_img_metas: List[dict],
-            to_input_size: bool = True) -> Tensor:
+    def resize_pad_inference(self,
+                             inputs: Inputs,
+                             batch_img_metas: List[dict],
+                             to_input_size: bool = True) -> Tensor:
         """The paper's evaluator: largest side resized to
         ``test_cfg.size``, padded, one forward, padding cropped off.
 
@@ -286,8 +290,8 @@ class MultiModalSegmentorMixin:
             return logits
         logits = F.interpolate(
             logits, content, mode='bilinear', align_corners=False)
-        return F.pad(logits, (0, padded[1] - content[1], 0,
-                              padded[0] - content[0]))
+        return F.pad(logits,
+                     (0, padded[1] - content[1], 0, padded[0] - content[0]))
 
     def run_test_mode(self, mode: str, inputs: Inputs,
                       batch_img_metas: List[dict]) -> Tensor:
@@ -311,23 +315,34 @@ class MultiModalSegmentorMixin:
         size = self.backbone.image_size(inputs)
         batch = next(iter(inputs.values())).shape[0]
         return [
-            dict(ori_shape=size, img_shape=size, pad_shape=size,
-                 padding_size=[0] * 4) for _ in range(batch)
+            dict(
+                ori_shape=size,
+                img_shape=size,
+                pad_shape=size,
+                padding_size=[0] * 4) for _ in range(batch)
         ]
+
+    def set_prediction(self, sample, logits: Tensor) -> None:
+        """Store one image's ``(1, C, h, w)`` output in ``sample`` at its
+        size: ``pred_sem_seg`` (argmax) here; the depth estimator stores
+        ``pred_depth_map``."""
+        sample.pred_sem_seg = PixelData(data=logits.argmax(dim=1))
 
     def official_protocol_samples(self, logits: Tensor,
                                   data_samples: list) -> list:
         """Predictions and ground truth at the resized size (official
-        MultiMAE's numbers): labels nearest-resized to the prediction."""
+        MultiMAE's numbers): targets nearest-resized to the prediction."""
         out = []
         for i, sample in enumerate(data_samples):
             result = type(sample)(metainfo=sample.metainfo)
-            pred = logits[i:i + 1].argmax(dim=1)
-            result.pred_sem_seg = PixelData(data=pred)
-            if 'gt_sem_seg' in sample:
-                gt = sample.gt_sem_seg.data[None].float()
-                gt = F.interpolate(gt, pred.shape[-2:], mode='nearest')
-                result.gt_sem_seg = PixelData(data=gt[0].long())
+            self.set_prediction(result, logits[i:i + 1])
+            for key in GT_FIELDS:
+                if key in sample:
+                    gt = sample.get(key).data
+                    resized = F.interpolate(
+                        gt[None].float(), logits.shape[-2:], mode='nearest')
+                    result.set_field(
+                        PixelData(data=resized[0].to(gt.dtype)), key)
             out.append(result)
         return out
 
@@ -342,7 +357,7 @@ class MultiModalSegmentorMixin:
             if label == 'resize_pad_official':
                 if data_samples is None:
                     raise ValueError('the official resize_pad protocol '
-                                     'needs data samples with gt_sem_seg')
+                                     'needs data samples with ground truth')
                 logits = self.resize_pad_inference(
                     inputs, metas, to_input_size=False)
                 per_mode[label] = self.official_protocol_samples(
@@ -357,8 +372,7 @@ class MultiModalSegmentorMixin:
                 per_mode[label] = self.postprocess_result(logits, copies)
         if data_samples is None:  # only the official protocol was asked
             data_samples = per_mode[modes[0][1]]
-        keep = ('pred_sem_seg', 'gt_sem_seg', 'pred_depth_map',
-                'gt_depth_map', 'gt_valid_mask')
+        keep = ('pred_sem_seg', 'pred_depth_map') + GT_FIELDS
         for i, sample in enumerate(data_samples):
             results = BaseDataElement()
             for label, samples in per_mode.items():

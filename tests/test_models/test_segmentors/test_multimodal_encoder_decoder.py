@@ -16,10 +16,14 @@ NUM_CLASSES = 5
 def segmentor(modalities=('rgb', 'depth'), test_cfg=None, **kwargs):
     adapters = dict(
         rgb=dict(
-            type='PatchInputAdapter', in_channels=3, patch_size=8,
+            type='PatchInputAdapter',
+            in_channels=3,
+            patch_size=8,
             image_size=32),
         depth=dict(
-            type='PatchInputAdapter', in_channels=1, patch_size=8,
+            type='PatchInputAdapter',
+            in_channels=1,
+            patch_size=8,
             image_size=32),
         semseg=dict(
             type='SemSegInputAdapter',
@@ -55,8 +59,8 @@ def segmentor(modalities=('rgb', 'depth'), test_cfg=None, **kwargs):
                 num_blocks=1,
                 in_index=-1,
                 num_classes=NUM_CLASSES,
-                loss_decode=dict(
-                    type='CrossEntropyLoss', avg_non_ignore=True)),
+                loss_decode=dict(type='CrossEntropyLoss',
+                                 avg_non_ignore=True)),
             test_cfg=test_cfg,
             **kwargs))
     model.init_weights()
@@ -68,19 +72,19 @@ def batch(height=32, width=48, size=1, valid=None, seed=0):
     samples = []
     for _ in range(size):
         sample = SegDataSample(
-            metainfo=dict(ori_shape=(height, width), img_shape=(height,
-                                                                width)))
+            metainfo=dict(
+                ori_shape=(height, width), img_shape=(height, width)))
         sample.gt_sem_seg = PixelData(
-            data=torch.randint(0, NUM_CLASSES, (1, height, width),
-                               generator=g))
+            data=torch.randint(
+                0, NUM_CLASSES, (1, height, width), generator=g))
         if valid is not None:
             sample.gt_valid_mask = PixelData(data=valid[None])
         samples.append(sample)
     return dict(
         inputs=dict(
             rgb=[
-                torch.randint(0, 256, (3, height, width),
-                              dtype=torch.uint8, generator=g)
+                torch.randint(
+                    0, 256, (3, height, width), dtype=torch.uint8, generator=g)
                 for _ in range(size)
             ],
             depth=[
@@ -124,10 +128,13 @@ def test_crop_and_resize_pad_follow_each_modality_stride():
 def test_test_cfg_validation():
     assert parse_test_cfg(None) == [('whole', 'whole')]
     assert parse_test_cfg(
-        dict(mode=['resize_pad', 'slide'], size=32, protocol='official',
-             crop_size=(32, 32), stride=(16, 16))) == [
-                 ('resize_pad', 'resize_pad_official'), ('slide', 'slide')
-             ]
+        dict(
+            mode=['resize_pad', 'slide'],
+            size=32,
+            protocol='official',
+            crop_size=(32, 32),
+            stride=(16, 16))) == [('resize_pad', 'resize_pad_official'),
+                                  ('slide', 'slide')]
     with pytest.raises(ValueError, match='not one of'):
         segmentor(test_cfg=dict(mode='sliding'))
     with pytest.raises(ValueError, match='crop_size and stride'):
@@ -186,8 +193,8 @@ def test_windows_and_padding_differ_but_keep_the_image_size():
 
 
 def test_official_protocol_scores_the_resized_ground_truth():
-    model = segmentor(test_cfg=dict(mode='resize_pad', size=24,
-                                    protocol='official'))
+    model = segmentor(
+        test_cfg=dict(mode='resize_pad', size=24, protocol='official'))
     data = model.data_preprocessor(batch(32, 48), False)
     gt = data['data_samples'][0].gt_sem_seg.data
     with torch.no_grad():
@@ -215,11 +222,10 @@ def test_per_test_mode_metric_reports_each_mode():
         metric.process({}, [s.to_dict() for s in out])
     results = metric.evaluate(2)
     assert set(results) == {
-        'aAcc/resize_pad', 'mIoU/resize_pad', 'mAcc/resize_pad',
-        'aAcc/slide', 'mIoU/slide', 'mAcc/slide'
+        'aAcc/resize_pad', 'mIoU/resize_pad', 'mAcc/resize_pad', 'aAcc/slide',
+        'mIoU/slide', 'mAcc/slide'
     }
-    only = PerTestModeMetric(
-        metric=dict(type='IoUMetric'), modes=['whole'])
+    only = PerTestModeMetric(metric=dict(type='IoUMetric'), modes=['whole'])
     only.dataset_meta = metric.dataset_meta
     with pytest.raises(KeyError, match="test mode 'whole' was not run"):
         only.process({}, [s.to_dict() for s in out])

@@ -4,7 +4,8 @@
 _base_ = [
     '../../../_base_/models/multimae_vit-b-p16_convnext-semseg.py',
     '../../../_base_/datasets/nyuv2_multimae.py',
-    '../../../_base_/schedules/adamw_layer-decay_semseg.py', '../../../_base_/default_runtime.py'
+    '../../../_base_/schedules/adamw_layer-decay_semseg.py',
+    '../../../_base_/default_runtime.py'
 ]
 model = dict(
     backbone=dict(adapters=dict(rgb=dict(image_size=640))),

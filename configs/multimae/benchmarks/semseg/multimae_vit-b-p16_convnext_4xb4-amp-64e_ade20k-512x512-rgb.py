@@ -5,5 +5,6 @@
 _base_ = [
     '../../../_base_/models/multimae_vit-b-p16_convnext-semseg.py',
     '../../../_base_/datasets/ade20k_multimae.py',
-    '../../../_base_/schedules/adamw_layer-decay_semseg.py', '../../../_base_/default_runtime.py'
+    '../../../_base_/schedules/adamw_layer-decay_semseg.py',
+    '../../../_base_/default_runtime.py'
 ]

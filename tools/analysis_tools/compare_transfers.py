@@ -1,0 +1,158 @@
+# Copyright (c) mmmultimae contributors. All rights reserved.
+"""Compare dense fine-tuning runs (segmentation or depth) against each
+other and against the best constant prediction; draw their predictions.
+
+Each run is a work dir written by ``tools/train.py`` (its dumped config and
+``last_checkpoint``). Every run is tested on its config's test set with
+every test mode of its model (e.g. ``resize_pad`` and ``slide``); the
+baseline predicts the training set's most frequent class (segmentation) or
+its median depth everywhere and is scored by the same metric. Prints one
+table, writes ``metrics.json`` and ``predictions.png`` (rgb, depth, ground
+truth, each run) into ``--out``.
+
+Example (what ``tools/run_demo.sh`` runs)::
+
+    python tools/analysis_tools/compare_transfers.py \\
+        pretrained=work_dirs/demo/seg_rgb_pretrained \\
+        scratch=work_dirs/demo/seg_rgb_scratch --out work_dirs/demo/seg
+"""
+import argparse
+import copy
+import json
+import os
+import os.path as osp
+import sys
+
+import numpy as np
+from PIL import Image
+
+sys.path.insert(0,
+                osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+
+from mmmultimae.apis.transfer import (  # noqa: E402
+    build_test_runner, constant_prediction_metrics, draw_predictions,
+    label_histogram, median_target, run_config)
+from mmmultimae.registry import DATASETS  # noqa: E402
+from mmmultimae.utils import register_all_modules  # noqa: E402
+from mmmultimae.visualization.reconstruction import make_palette  # noqa
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description='Test segmentation runs and compare them with the '
+        'majority-class baseline')
+    parser.add_argument(
+        'runs', nargs='+', metavar='NAME=WORK_DIR', help='runs to compare')
+    parser.add_argument('--out', required=True, help='output folder')
+    parser.add_argument(
+        '--num-figures', type=int, default=4, help='test samples drawn')
+    args = parser.parse_args(argv)
+    runs = {}
+    for item in args.runs:
+        name, sep, work_dir = item.partition('=')
+        if not sep or not name or not work_dir:
+            parser.error(f'runs are NAME=WORK_DIR, got {item!r}')
+        if name in runs:
+            parser.error(f'run name {name!r} given twice')
+        runs[name] = work_dir
+    args.runs = runs
+    return args
+
+
+#: Columns of the table: (metric, higher is better); the first is shown
+#: for every test mode, the others for the first mode.
+COLUMNS = dict(
+    segmentation=(('mIoU', True), ('aAcc', True)),
+    depth=(('delta1', True), ('abs_rel', False), ('rmse', False)))
+
+
+def main(argv=None) -> dict:
+    args = parse_args(argv)
+    register_all_modules()
+    os.makedirs(args.out, exist_ok=True)
+    results, models, inputs = {}, {}, {}
+    for name, work_dir in args.runs.items():
+        cfg, checkpoint = run_config(work_dir)
+        runner = build_test_runner(cfg, checkpoint, osp.join(args.out, name))
+        results[name] = {k: float(v) for k, v in runner.test().items()}
+        models[name] = runner.model.eval()
+        inputs[name] = '+'.join(runner.model.backbone.modalities)
+        if len(models) == 1:
+            first_cfg, test_set = cfg, runner.test_dataloader.dataset
+
+    # the baseline: the best constant on the training set
+    train_cfg = copy.deepcopy(first_cfg.train_dataloader.dataset)
+    train_cfg.pipeline = first_cfg.test_dataloader.dataset.pipeline
+    train_set = DATASETS.build(train_cfg)
+    task = 'segmentation' if 'gt_sem_seg' in test_set[0]['data_samples'] \
+        else 'depth'
+    palette = None
+    if task == 'segmentation':
+        classes = test_set.metainfo['classes']
+        counts = label_histogram(train_set, len(classes))
+        constant = int(counts.argmax())
+        baseline = f"majority class ('{classes[constant]}')"
+        palette = test_set.metainfo.get('palette')
+        palette = np.asarray(palette, np.uint8) if palette is not None \
+            else make_palette(len(classes))
+    else:
+        constant = median_target(train_set)
+        baseline = f'median depth ({constant:.2f})'
+    metrics = constant_prediction_metrics(test_set, constant,
+                                          first_cfg.test_evaluator.metric)
+    results[baseline] = {
+        f'{key}/{mode}': float(value)
+        for key, value in metrics.items()
+        for mode in modes_of(results)
+    }
+    inputs[baseline] = '-'
+
+    print(
+        format_table(results, inputs, COLUMNS[task],
+                     f'{task} on {len(test_set)} test images'))
+    with open(osp.join(args.out, 'metrics.json'), 'w') as f:
+        json.dump(results, f, indent=1)
+    figure = draw_predictions(test_set,
+                              range(min(args.num_figures, len(test_set))),
+                              models, palette)
+    path = osp.join(args.out, 'predictions.png')
+    Image.fromarray(figure).save(path)
+    print(f'predictions of {args.num_figures} test images: {path}')
+    return results
+
+
+def modes_of(results: dict) -> list:
+    """Test modes in the runs' metric keys (``<metric>/<mode>``), in
+    order."""
+    modes = []
+    for metrics in results.values():
+        for key in metrics:
+            mode = key.partition('/')[2]
+            if mode and mode not in modes:
+                modes.append(mode)
+    return modes
+
+
+def format_table(results: dict, inputs: dict, columns, title: str) -> str:
+    """One row per run: the first metric for every test mode, the others
+    for the first mode."""
+    modes = modes_of(results)
+    keys = [(columns[0], mode) for mode in modes] + \
+        [(column, modes[0]) for column in columns[1:]]
+    header = ['run', 'inputs'] + [
+        f"{name} {mode} {'(+)' if up else '(-)'}" for (name, up), mode in keys
+    ]
+    rows = [[name, inputs[name]] +
+            [f'{metrics[f"{key}/{mode}"]:.3f}' for (key, _), mode in keys]
+            for name, metrics in results.items()]
+    widths = [
+        max(len(r[i]) for r in rows + [header]) for i in range(len(header))
+    ]
+    lines = [f'\n{title} ((+) higher is better, (-) lower is better)']
+    for row in [header] + rows:
+        lines.append('  '.join(v.ljust(w) for v, w in zip(row, widths)))
+    return '\n'.join(lines)
+
+
+if __name__ == '__main__':
+    main()
