@@ -8,7 +8,7 @@ from mmseg.models.segmentors import DepthEstimator
 from torch import Tensor, nn
 
 from mmmultimae.registry import MODELS
-from .test_modes import MultiModalSegmentorMixin, parse_test_cfg
+from .inference_modes import MultiModalSegmentorMixin, parse_test_cfg
 
 
 def clamp_depth(depth: Tensor, min_depth: Optional[float],

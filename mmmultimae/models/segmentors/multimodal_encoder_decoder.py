@@ -7,7 +7,7 @@ from mmseg.models.segmentors import EncoderDecoder
 from torch import nn
 
 from mmmultimae.registry import MODELS
-from .test_modes import MultiModalSegmentorMixin, parse_test_cfg
+from .inference_modes import MultiModalSegmentorMixin, parse_test_cfg
 
 
 @MODELS.register_module()
