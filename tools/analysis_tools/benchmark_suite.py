@@ -1,7 +1,7 @@
 # Copyright (c) mmmultimae contributors. All rights reserved.
 """Run the pre-training benchmark variants and print one table.
 
-Each variant runs ``benchmark_pretrain.py`` in its own process (so compiled
+Each variant runs ``benchmark.py`` in its own process (so compiled
 graphs and CUDA memory do not leak between variants) with a time limit; the
 suite stops starting variants when ``--deadline`` seconds are spent and
 always prints the table of what finished, as Markdown, with the exact
@@ -70,7 +70,7 @@ def main() -> int:
             continue
         out = osp.join(args.json_dir, f'variant{index}.json')
         cmd = [
-            sys.executable, 'tools/analysis_tools/benchmark_pretrain.py',
+            sys.executable, 'tools/analysis_tools/benchmark.py',
             config, '--batch-size',
             str(args.batch_size), '--iters',
             str(args.iters), '--warmup',

@@ -11,8 +11,10 @@ crop every modality consistently and resize-and-pad them;
 """
 from typing import Dict, List, Optional, Sequence, Tuple
 
+import torch
 import torch.nn.functional as F
 from mmengine.structures import BaseDataElement, PixelData
+from mmseg.structures import SegDataSample
 from torch import Tensor
 
 Inputs = Dict[str, Tensor]
@@ -210,6 +212,38 @@ class MultiModalSegmentorMixin:
         """mmseg's ``forward`` on the backbone's modalities of ``inputs``
         (see :meth:`select_inputs`)."""
         return super().forward(self.select_inputs(inputs), data_samples, mode)
+
+    # -- benchmarks --------------------------------------------------------
+    def example_batch(self,
+                      batch_size: int,
+                      generator: Optional[torch.Generator] = None
+                      ) -> Tuple[Inputs, list]:
+        """A random preprocessed batch at the adapters' input size, for
+        benchmarks: ``(inputs, data_samples)`` with the ground truth
+        :meth:`example_target` makes."""
+        inputs = {
+            name: self.backbone.adapters[name].example_input(
+                batch_size, generator)
+            for name in self.backbone.modalities
+        }
+        size = self.backbone.image_size(inputs)
+        samples = []
+        for _ in range(batch_size):
+            sample = SegDataSample(
+                metainfo=dict(
+                    ori_shape=size, img_shape=size, pad_shape=size))
+            self.example_target(sample, size, generator)
+            samples.append(sample)
+        return inputs, samples
+
+    def example_target(self, sample, size: Tuple[int, int],
+                       generator: Optional[torch.Generator]) -> None:
+        """Random ``gt_sem_seg`` of the head's classes."""
+        sample.gt_sem_seg = PixelData(
+            data=torch.randint(
+                0,
+                self.decode_head.num_classes, (1, *size),
+                generator=generator))
 
     # -- features ------------------------------------------------------
     def extract_feat(

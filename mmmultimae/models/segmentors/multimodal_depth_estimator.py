@@ -1,7 +1,8 @@
 # Copyright (c) mmmultimae contributors. All rights reserved.
 """Depth (and any dense regression) from any subset of modalities."""
-from typing import Optional, Union
+from typing import Optional, Tuple, Union
 
+import torch
 from mmengine.registry import DefaultScope
 from mmengine.structures import PixelData
 from mmseg.models.segmentors import DepthEstimator
@@ -85,6 +86,14 @@ class MultiModalDepthEstimator(MultiModalSegmentorMixin, DepthEstimator):
         """``pred_depth_map`` ``(C, h, w)``, clamped."""
         sample.pred_depth_map = PixelData(
             data=clamp_depth(logits[0], self.min_depth, self.max_depth))
+
+    def example_target(self, sample, size: Tuple[int, int],
+                       generator: Optional[torch.Generator]) -> None:
+        """Random positive ``gt_depth_map`` with the head's channels."""
+        sample.gt_depth_map = PixelData(
+            data=torch.rand(
+                self.decode_head.num_classes, *size, generator=generator) +
+            0.5)
 
     def postprocess_result(self,
                            depth: Tensor,

@@ -1,12 +1,24 @@
 # Copyright (c) mmmultimae contributors. All rights reserved.
-"""Time full pre-training steps (or the data pipeline) of any config.
+"""Time full training steps, inference (or the data pipeline) of any
+config: pre-training (``MultiMAE``) and transfers (segmentors, depth
+estimators).
 
-Model mode: builds the model of a pre-training config and times complete
-training steps -- mask sampling, forward, losses, backward, optimizer step --
-on synthetic, already preprocessed tensors that live on the device. GPU steps
-are timed with CUDA events, CPU steps with the wall clock. Prints the median /
-min / max step time, images/s, TFLOP per step (``FlopCounterMode`` over one
-forward + backward), achieved TFLOP/s, MFU against ``--peak-tflops``, peak
+Model mode: builds the model of a config and times complete training steps
+-- (mask sampling,) forward, losses, backward, optimizer step -- on
+synthetic, already preprocessed tensors that live on the device (transfer
+models: :meth:`example_batch`, random inputs at the adapters' size with
+random ground truth).
+
+Inference mode (``--inference``, transfer models): times ``predict`` in
+eval mode without gradients, with every test mode of the config's
+``test_cfg`` (e.g. ``resize_pad`` and ``slide``), at ``--batch-size``
+(mmseg's inference benchmark uses 1); give a CHECKPOINT to time trained
+weights.
+
+GPU steps are timed with CUDA events, CPU steps with the wall clock.
+Prints the median / min / max step time, images/s, TFLOP per step
+(``FlopCounterMode`` over one forward + backward), achieved TFLOP/s, MFU
+against ``--peak-tflops``, peak
 memory and the device / torch / commit / command.
 
 Data mode (``--data``): times the config's train dataloader alone (file
@@ -21,14 +33,16 @@ activation memory can be checked on a CPU.
 Examples (CONFIG e.g. the ViT-B config ``configs/multimae/multimae_vit-b-
 p16_8xb256-amp-coslr-1600e_in1k-rgb-depth-semseg.py``)::
 
-    python tools/analysis_tools/benchmark_pretrain.py CONFIG \\
+    python tools/analysis_tools/benchmark.py CONFIG \\
         --batch-size 256 --amp-dtype bf16 --compile
-    python tools/analysis_tools/benchmark_pretrain.py CONFIG --device cpu \\
+    python tools/analysis_tools/benchmark.py CONFIG --device cpu \\
         --batch-size 8 --amp-dtype fp32
-    python tools/analysis_tools/benchmark_pretrain.py CONFIG --data \\
+    python tools/analysis_tools/benchmark.py CONFIG --data \\
         --num-workers 8 --batch-size 256
-    python tools/analysis_tools/benchmark_pretrain.py CONFIG --device cpu \\
+    python tools/analysis_tools/benchmark.py CONFIG --device cpu \\
         --batch-size 4 --saved-memory 256
+    python tools/analysis_tools/benchmark.py SEMSEG_CONFIG [CKPT] \\
+        --inference --batch-size 1
 """
 import argparse
 import json
@@ -40,12 +54,13 @@ import statistics
 import subprocess
 import sys
 import time
-from typing import Callable, Dict, List
+from typing import Callable, Dict, List, Optional, Tuple
 
 import torch
 from mmengine.config import Config, DictAction
 from mmengine.logging import MMLogger
 from mmengine.optim import build_optim_wrapper
+from mmengine.runner.checkpoint import load_checkpoint
 from torch.utils.flop_counter import FlopCounterMode
 
 from mmmultimae.registry import MODELS
@@ -57,7 +72,13 @@ DTYPES = dict(bf16='bfloat16', fp16='float16', fp32=None)
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('config', help='pre-training config')
+    parser.add_argument('config', help='pre-training or transfer config')
+    parser.add_argument(
+        'checkpoint', nargs='?', help='weights to load (default: init)')
+    parser.add_argument(
+        '--inference',
+        action='store_true',
+        help='time predict (eval, no grad) instead of training steps')
     parser.add_argument('--batch-size', type=int, default=256)
     parser.add_argument(
         '--amp-dtype', choices=sorted(DTYPES), default='bf16')
@@ -146,35 +167,60 @@ def device_name(device: torch.device) -> str:
         f'{torch.get_num_threads()} threads)'
 
 
-def example_inputs(model: torch.nn.Module, batch_size: int,
-                   device: torch.device) -> Dict[str, torch.Tensor]:
-    """The model's :meth:`example_inputs` (seed 0) on ``device``."""
+def example_batch(model: torch.nn.Module, batch_size: int,
+                  device: torch.device) -> Tuple[Dict[str, torch.Tensor],
+                                                 Optional[list]]:
+    """``(inputs, data_samples)`` (seed 0) on ``device``: the model's
+    :meth:`example_batch` (transfer models, with ground truth) or
+    :meth:`example_inputs` (pre-training, no samples)."""
     gen = torch.Generator().manual_seed(0)
-    return {
-        k: v.to(device)
-        for k, v in model.example_inputs(batch_size, gen).items()
-    }
+    if hasattr(model, 'example_batch'):
+        inputs, samples = model.example_batch(batch_size, gen)
+        samples = [sample.to(device) for sample in samples]
+    else:
+        inputs, samples = model.example_inputs(batch_size, gen), None
+    return {k: v.to(device) for k, v in inputs.items()}, samples
+
+
+def loss_of(model, batch) -> torch.Tensor:
+    """The summed loss of one forward (mmengine's ``parse_losses``)."""
+    inputs, samples = batch
+    losses = model(inputs, samples, mode='loss') if samples is not None \
+        else model(inputs, mode='loss')
+    return model.parse_losses(losses)[0]
 
 
 def build_step(model: torch.nn.Module, optim_wrapper,
-               inputs: Dict[str, torch.Tensor]) -> Callable[[], None]:
+               batch) -> Callable[[], None]:
     """One full training step, as mmengine's ``train_step`` without the
     data preprocessor and the logging."""
 
     def step() -> None:
         with optim_wrapper.optim_context(model):
-            losses = model(inputs, mode='loss')
-        optim_wrapper.update_params(sum(losses.values()))
+            loss = loss_of(model, batch)
+        optim_wrapper.update_params(loss)
 
     return step
 
 
-def count_flops(model, optim_wrapper, inputs) -> float:
+def build_inference_step(model: torch.nn.Module,
+                         batch) -> Callable[[], None]:
+    """One ``predict`` call (every test mode of ``test_cfg``)."""
+    inputs, samples = batch
+
+    def step() -> None:
+        with torch.no_grad():
+            model.predict(inputs, [s.clone() for s in samples])
+
+    return step
+
+
+def count_flops(model, optim_wrapper, batch) -> float:
     """FLOPs of one forward + backward (no optimizer step)."""
     with FlopCounterMode(display=False) as counter:
         with optim_wrapper.optim_context(model):
-            losses = model(inputs, mode='loss')
-        sum(losses.values()).backward()
+            loss = loss_of(model, batch)
+        loss.backward()
     optim_wrapper.zero_grad()
     return float(counter.get_total_flops())
 
@@ -193,8 +239,7 @@ def module_groups(model: torch.nn.Module) -> Dict[str, List[torch.nn.Module]]:
     return groups
 
 
-def saved_tensor_bytes(model, optim_wrapper,
-                       inputs: Dict[str, torch.Tensor]) -> Dict[str, int]:
+def saved_tensor_bytes(model, optim_wrapper, batch) -> Dict[str, int]:
     """Bytes of the tensors autograd keeps for the backward of one step.
 
     Every saved tensor is attributed to the innermost group of
@@ -231,8 +276,8 @@ def saved_tensor_bytes(model, optim_wrapper,
     try:
         with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
             with optim_wrapper.optim_context(model):
-                losses = model(inputs, mode='loss')
-        sum(losses.values()).backward()
+                loss = loss_of(model, batch)
+        loss.backward()
     finally:
         for handle in handles:
             handle.remove()
@@ -325,9 +370,16 @@ def benchmark_model(cfg: Config, args: argparse.Namespace) -> dict:
         cfg.model.compile = dict(mode=args.compile_mode)
     elif args.compile:
         cfg.model.compile = True
+    if args.checkpoint:
+        # the checkpoint holds every weight: no pre-trained file is read
+        cfg.model.get('backbone', {}).pop('init_cfg', None)
     model = MODELS.build(cfg.model)
     model.init_weights()
+    if args.checkpoint:
+        load_checkpoint(model, args.checkpoint, map_location='cpu')
     model.to(device).train()
+    if args.inference:
+        return benchmark_inference(model, args, device)
 
     wrapper_cfg = dict(cfg.optim_wrapper)
     wrapper_cfg.pop('loss_scale', None)
@@ -345,8 +397,8 @@ def benchmark_model(cfg: Config, args: argparse.Namespace) -> dict:
 
     if args.saved_memory:
         return saved_memory_report(model, optim_wrapper, args, device)
-    inputs = example_inputs(model, args.batch_size, device)
-    step = build_step(model, optim_wrapper, inputs)
+    batch = example_batch(model, args.batch_size, device)
+    step = build_step(model, optim_wrapper, batch)
     host_sync = None
     if args.check_syncs and device.type == 'cuda':
         host_sync = check_host_syncs(step, device)
@@ -361,8 +413,9 @@ def benchmark_model(cfg: Config, args: argparse.Namespace) -> dict:
         # after timing and on the eager path: a compiled function first
         # called under FlopCounterMode (a dispatch mode) can be skipped by
         # dynamo for good on some torch versions
-        model._loss_step = model._masked_losses
-        flops = count_flops(model, optim_wrapper, inputs)
+        if hasattr(model, '_masked_losses'):
+            model._loss_step = model._masked_losses
+        flops = count_flops(model, optim_wrapper, batch)
     result = dict(
         mode='model',
         config=args.config,
@@ -393,6 +446,38 @@ def benchmark_model(cfg: Config, args: argparse.Namespace) -> dict:
     return result
 
 
+def benchmark_inference(model: torch.nn.Module, args: argparse.Namespace,
+                        device: torch.device) -> dict:
+    """Seconds per ``predict`` call and images/s (eval, no grad)."""
+    if not hasattr(model, 'example_batch'):
+        raise ValueError(
+            f'--inference times transfer models (segmentors, depth '
+            f'estimators); {type(model).__name__} has no example_batch')
+    model.eval()
+    step = build_inference_step(
+        model, example_batch(model, args.batch_size, device))
+    if device.type == 'cuda':
+        torch.cuda.reset_peak_memory_stats(device)
+    times = time_steps(step, args.iters, args.warmup, device)
+    median = statistics.median(times)
+    result = dict(
+        mode='inference',
+        config=args.config,
+        checkpoint=args.checkpoint,
+        test_cfg=str(model.test_cfg),
+        batch_size=args.batch_size,
+        iters=args.iters,
+        warmup=args.warmup,
+        step_time_median_s=median,
+        step_time_min_s=min(times),
+        step_time_max_s=max(times),
+        images_per_s=args.batch_size / median)
+    if device.type == 'cuda':
+        result['peak_memory_gb'] = torch.cuda.max_memory_allocated(
+            device) / 1e9
+    return result
+
+
 def saved_memory_report(model, optim_wrapper, args: argparse.Namespace,
                         device: torch.device) -> dict:
     """Saved-activation bytes at ``--batch-size`` and half of it, fitted as
@@ -407,9 +492,9 @@ def saved_memory_report(model, optim_wrapper, args: argparse.Namespace,
     for batch in (small, big):
         # one step first: lazily built state (compiled graphs) is not
         # counted as activations
-        inputs = example_inputs(model, batch, device)
-        saved_tensor_bytes(model, optim_wrapper, inputs)
-        counts[batch] = saved_tensor_bytes(model, optim_wrapper, inputs)
+        data = example_batch(model, batch, device)
+        saved_tensor_bytes(model, optim_wrapper, data)
+        counts[batch] = saved_tensor_bytes(model, optim_wrapper, data)
     target = args.saved_memory
     result = dict(
         mode='saved_memory',

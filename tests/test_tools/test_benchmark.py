@@ -1,5 +1,6 @@
 # Copyright (c) mmmultimae contributors. All rights reserved.
-"""The pre-training benchmark runs on CPU (so that it cannot rot)."""
+"""The benchmark runs on CPU (so that it cannot rot): pre-training and
+transfer training steps, transfer inference."""
 import json
 import os.path as osp
 import subprocess
@@ -14,7 +15,7 @@ def run_benchmark(*args: str) -> subprocess.CompletedProcess:
     """Run the benchmark on the demo config on CPU; it must succeed."""
     cmd = [
         sys.executable,
-        osp.join(ROOT, 'tools', 'analysis_tools', 'benchmark_pretrain.py'),
+        osp.join(ROOT, 'tools', 'analysis_tools', 'benchmark.py'),
         DEMO, '--device', 'cpu', *args
     ]
     proc = subprocess.run(
@@ -44,7 +45,7 @@ def test_benchmark_two_cpu_iterations(tmp_path):
 def test_benchmark_rejects_unknown_dtype():
     cmd = [
         sys.executable,
-        osp.join(ROOT, 'tools', 'analysis_tools', 'benchmark_pretrain.py'),
+        osp.join(ROOT, 'tools', 'analysis_tools', 'benchmark.py'),
         DEMO, '--amp-dtype', 'int8'
     ]
     proc = subprocess.run(
@@ -71,3 +72,52 @@ def test_saved_memory_mode(tmp_path):
     # the encoder blocks keep most of the activations
     assert groups['saved_gb.encoder.blocks'] == max(groups.values())
     assert result['params_grads_adamw_gb'] > 0
+
+
+SEG = osp.join(
+    ROOT, 'configs', 'multimae', 'benchmarks', 'semseg',
+    'multimae_vit-tiny-6l-p8_convnext_1xb8-4e_synthetic-64x64-rgb.py')
+DEPTH = osp.join(ROOT, 'configs', 'multimae', 'benchmarks', 'depth',
+                 'multimae_vit-tiny-6l-p8_dpt_1xb8-4e_synthetic-64x64-rgb.py')
+
+
+def run_tool(*args: str) -> subprocess.CompletedProcess:
+    cmd = [
+        sys.executable,
+        osp.join(ROOT, 'tools', 'analysis_tools', 'benchmark.py'), *args,
+        '--device', 'cpu', '--iters', '2', '--warmup', '1'
+    ]
+    proc = subprocess.run(
+        cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc
+
+
+def test_benchmark_transfer_training_and_inference(tmp_path):
+    # a training step of a segmentation and of a depth config
+    for config in (SEG, DEPTH):
+        out = tmp_path / 'train.json'
+        run_tool(config, '--batch-size', '2', '--amp-dtype', 'fp32',
+                 '--json', str(out))
+        result = json.loads(out.read_text())
+        assert result['mode'] == 'model' and result['images_per_s'] > 0
+        assert result['tflop_per_step'] > 1e-5
+    # inference with both test modes of the config, from a checkpoint
+    import torch
+    from mmengine.config import Config
+
+    from mmmultimae.registry import MODELS
+    from mmmultimae.utils import register_all_modules
+    register_all_modules()
+    cfg = Config.fromfile(SEG)
+    cfg.model.backbone.init_cfg = None
+    ckpt = tmp_path / 'seg.pth'
+    torch.save(dict(state_dict=MODELS.build(cfg.model).state_dict()), ckpt)
+    out = tmp_path / 'infer.json'
+    proc = run_tool(SEG, str(ckpt), '--inference', '--batch-size', '1',
+                    '--json', str(out))
+    assert 'images_per_s' in proc.stdout and 'device' in proc.stdout
+    result = json.loads(out.read_text())
+    assert result['mode'] == 'inference'
+    assert "'resize_pad', 'slide'" in result['test_cfg']
+    assert result['checkpoint'] == str(ckpt)
