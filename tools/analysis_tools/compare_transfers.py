@@ -17,6 +17,7 @@ Example (what ``tools/run_demo.sh`` runs)::
         scratch=work_dirs/demo/seg_rgb_scratch --out work_dirs/demo/seg
 """
 import argparse
+import contextlib
 import copy
 import json
 import os
@@ -73,10 +74,16 @@ def main(argv=None) -> dict:
     results, models, inputs = {}, {}, {}
     for name, work_dir in args.runs.items():
         cfg, checkpoint = run_config(work_dir)
-        runner = build_test_runner(cfg, checkpoint, osp.join(args.out, name))
-        results[name] = {k: float(v) for k, v in runner.test().items()}
+        # the runners' messages go to stderr, the table to stdout
+        with contextlib.redirect_stdout(sys.stderr):
+            runner = build_test_runner(cfg, checkpoint,
+                                       osp.join(args.out, name))
+            metrics = runner.test()
+        results[name] = {k: float(v) for k, v in metrics.items()}
         models[name] = runner.model.eval()
-        inputs[name] = '+'.join(runner.model.backbone.modalities)
+        inputs[name] = '+'.join(
+            sorted(runner.model.backbone.modalities,
+                   key=lambda m: (m != 'rgb', m)))
         if len(models) == 1:
             first_cfg, test_set = cfg, runner.test_dataloader.dataset
 
