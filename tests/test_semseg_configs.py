@@ -89,7 +89,8 @@ def test_config_trains_and_validates_one_iteration(path, tmp_path):
     write_fake_dataset(cfg, root)
     set_data_root(cfg, root)
     cfg.model.backbone.init_cfg = None  # no pre-trained file here
-    # fp32 on CPU: bf16 autocast is emulated there (minutes per step)
+    # fp32 on CPU: a bf16 step of these ViT-B configs took over 5 minutes
+    # on a 2-core CI machine (py-spy: bf16 GELU-linear backward)
     cfg.optim_wrapper.type = 'OptimWrapper'
     cfg.optim_wrapper.pop('dtype')
     torch.manual_seed(0)

@@ -29,7 +29,7 @@ model = dict(
         num_blocks=2,
         num_classes=10),
     test_cfg=dict(size=64, crop_size=(64, 64), stride=(32, 32)))
-# fp32 (CPU autocast in bf16 is slow without bf16 instructions)
+# fp32, as the pre-training demo (a CPU demo)
 optim_wrapper = dict(
     _delete_=True,
     type='OptimWrapper',
