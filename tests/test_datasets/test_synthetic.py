@@ -312,3 +312,18 @@ def test_seg_dataset_classes_are_the_pixel_classes(tmp_path):
     labels = dataset[0]['data_samples'].gt_sem_seg.data
     assert labels.shape == (1, 32, 32)
     assert 0 <= labels.min() and labels.max() < len(CLASSES)
+
+
+def test_seg_packing_refuses_misaligned_targets(tmp_path):
+    write_synthetic_dataset(str(tmp_path), 1, 32, progress=False)
+    label = next((tmp_path / 'semseg').rglob('*.png'))
+    Image.open(label).resize((16, 16)).save(label)
+    dataset = SyntheticScenesSegDataset(
+        data_root=str(tmp_path),
+        pipeline=[
+            dict(type='LoadMultiModalImages', modalities=('rgb', 'semseg')),
+            dict(type='PackMultiModalSegInputs', seg_target='semseg')
+        ])
+    with pytest.raises(ValueError, match=r'same height and width.*' +
+                       label.name):
+        dataset[0]

@@ -10,7 +10,7 @@ from mmseg.structures import SegDataSample
 
 from mmmultimae.registry import TRANSFORMS
 from ..synthetic.codecs import decode_normals
-from .processing import get_modalities
+from .processing import check_same_size, get_modalities
 
 DEFAULT_META_KEYS = ('img_path', 'ori_shape', 'img_shape', 'crop_bbox', 'flip',
                      'flip_direction', 'gt_label', 'sample_idx')
@@ -146,6 +146,13 @@ class PackMultiModalSegInputs(PackMultiModalInputs):
 
     def transform(self, results: Dict) -> Dict:
         """Build ``dict(inputs=..., data_samples=SegDataSample)``."""
+        # inputs, targets and the valid mask must be pixel-aligned (test
+        # pipelines may have no geometric transform that checks it)
+        aligned = [
+            m for m in (*self.modalities, self.seg_target, self.depth_target,
+                        'mask_valid') if m is not None and m in results
+        ]
+        check_same_size(results, aligned, type(self).__name__)
         packed = super().transform(results)
         sample = SegDataSample(metainfo=packed['data_samples'].metainfo)
         for key, name in ((self.seg_target, 'gt_sem_seg'),
