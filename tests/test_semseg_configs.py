@@ -100,7 +100,8 @@ def test_config_trains_and_validates_one_iteration(path, tmp_path):
     groups = optim_wrapper.optimizer.param_groups
     assert len(groups) <= 2 * (cfg.model.backbone.num_layers + 2)
     train_set = DATASETS.build(cfg.train_dataloader.dataset)
-    batch_data = pseudo_collate([train_set[0]])
+    # two samples: UPerNet's pooling branch has BatchNorm on 1 x 1 maps
+    batch_data = pseudo_collate([train_set[0], train_set[1]])
     assert tuple(batch_data['inputs']['rgb' if 'rgb' in
                                       batch_data['inputs'] else 'depth']
                  [0].shape[-2:]) == (crop, crop)

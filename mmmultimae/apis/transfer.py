@@ -136,6 +136,9 @@ def build_test_runner(cfg: Config, checkpoint: str, work_dir: str) -> Runner:
     cfg.model.backbone.init_cfg = None
     cfg.load_from = checkpoint
     cfg.work_dir = work_dir
+    # one logger per run (runners of one config started within a second
+    # would otherwise share the timestamped name)
+    cfg.experiment_name = f'test_{osp.basename(osp.normpath(work_dir))}'
     cfg.log_level = 'WARNING'
     cfg.default_hooks.pop('checkpoint', None)
     return Runner.from_cfg(cfg)

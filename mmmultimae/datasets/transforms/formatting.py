@@ -175,6 +175,10 @@ class PackMultiModalSegInputs(PackMultiModalInputs):
                 target = target[None] if array.ndim == 2 else \
                     target.permute(2, 0, 1)
             sample.set_field(PixelData(data=target), name)
+        # predictions are resized to ``ori_shape`` and scored against the
+        # targets: after a test-time resize / crop of the targets (NYUv2
+        # depth's centre crop) that is their size, not the file's
+        sample.set_metainfo(dict(ori_shape=tuple(target.shape[-2:])))
         if 'mask_valid' in results:
             valid = torch.from_numpy(_writable(results['mask_valid']))
             sample.set_field(PixelData(data=valid.bool()[None]),

@@ -225,17 +225,20 @@ class MultiModalDataPreprocessor(BaseDataPreprocessor):
     @staticmethod
     def _valid_masks(data_samples) -> Optional[Tensor]:
         """Stacked ``gt_valid_mask`` of the data samples ``(B, 1, H, W)``,
-        None when they have none."""
+        None when they have none; a sample without one is all valid (as
+        for the regression heads: ``mask_valid`` files are optional)."""
         if not isinstance(data_samples, (list, tuple)) or not data_samples:
             return None
-        has = ['gt_valid_mask' in s for s in data_samples]
-        if not any(has):
+        masks = [
+            s.gt_valid_mask.data if 'gt_valid_mask' in s else None
+            for s in data_samples
+        ]
+        present = next((m for m in masks if m is not None), None)
+        if present is None:
             return None
-        if not all(has):
-            raise ValueError('some data samples of the batch have a '
-                             'gt_valid_mask and others not (samples '
-                             f'{[i for i, h in enumerate(has) if not h]})')
-        return torch.stack([s.gt_valid_mask.data for s in data_samples])
+        return torch.stack([
+            torch.ones_like(present) if m is None else m for m in masks
+        ])
 
     def _pad(self, out: Dict[str, Tensor], data_samples) -> Dict[str, Tensor]:
         """Pad every modality to a multiple of ``size_divisor`` (at full

@@ -246,6 +246,15 @@ def test_depth_standardisation_leaves_out_invalid_pixels():
     assert abs(float(trimmed.mean())) < 1e-4
     assert not torch.equal(plain['inputs']['depth'][0, 0, :, :16],
                            depth[:, :16])
+    # mask_valid files are optional: a sample without a mask in a batch
+    # with masks is all valid, as if the batch had no masks
+    mixed = batch(32, 32, size=2, valid=valid)
+    del mixed['data_samples'][1].gt_valid_mask
+    mixed = model.data_preprocessor(mixed, False)['inputs']['depth']
+    unmasked = model.data_preprocessor(batch(32, 32, size=2), False)
+    masked = model.data_preprocessor(batch(32, 32, size=2, valid=valid), False)
+    assert torch.equal(mixed[1], unmasked['inputs']['depth'][1])
+    assert torch.equal(mixed[0], masked['inputs']['depth'][0])
 
 
 def test_model_reads_only_its_backbone_modalities():

@@ -19,7 +19,7 @@ model = dict(
         num_layers=6,
         num_heads=3,
         out_indices=[1, 2, 4, 5],
-        init_cfg=dict(checkpoint='work_dirs/demo/epoch_16.pth')),
+        init_cfg=dict(checkpoint='work_dirs/demo/epoch_8.pth')),
     decode_head=dict(
         in_channels=192, channels=64,
         post_process_channels=(24, 48, 96, 192)),

@@ -21,7 +21,7 @@ model = dict(
         num_layers=6,
         num_heads=3,
         out_indices=[1, 3, 5],
-        init_cfg=dict(checkpoint='work_dirs/demo/epoch_16.pth')),
+        init_cfg=dict(checkpoint='work_dirs/demo/epoch_8.pth')),
     decode_head=dict(
         in_channels=192,
         channels=48,
