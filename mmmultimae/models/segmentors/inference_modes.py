@@ -9,13 +9,16 @@ whole image (standardised depth). The pure functions here compute windows,
 crop every modality consistently and resize-and-pad them;
 :class:`MultiModalSegmentorMixin` runs the modes.
 """
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
+from mmengine.registry import DefaultScope
 from mmengine.structures import BaseDataElement, PixelData
 from mmseg.structures import SegDataSample
-from torch import Tensor
+from torch import Tensor, nn
+
+from mmmultimae.registry import MODELS
 
 Inputs = Dict[str, Tensor]
 Box = Tuple[int, int, int, int]
@@ -184,6 +187,26 @@ class MultiModalSegmentorMixin:
       ``resize_pad_official``) for ``PerTestModeMetric``.
     """
 
+    def __init__(self,
+                 *,
+                 data_preprocessor: Optional[Union[dict, nn.Module]] = None,
+                 test_cfg: Optional[dict] = None,
+                 **kwargs) -> None:
+        """Build the mmseg model under our scope: the data preprocessor by
+        our registry, ``test_cfg`` (default ``dict(mode='whole')``) checked
+        at build time, the parts (``MultiViT``, our heads and losses, or
+        mmseg's) found by mmseg's builders under the ``mmmultimae`` scope.
+        Other arguments are the mmseg class's."""
+        if isinstance(data_preprocessor, dict):
+            data_preprocessor = MODELS.build(data_preprocessor)
+        test_cfg = dict(mode='whole') if test_cfg is None else test_cfg
+        parse_test_cfg(test_cfg)  # errors at build time, not at test time
+        with DefaultScope.overwrite_default_scope('mmmultimae'):
+            super().__init__(
+                data_preprocessor=data_preprocessor,
+                test_cfg=test_cfg,
+                **kwargs)
+
     # -- inputs ----------------------------------------------------------
     def select_inputs(self, inputs: Inputs) -> Inputs:
         """The modalities the backbone has adapters for, in its order.
@@ -251,10 +274,8 @@ class MultiModalSegmentorMixin:
             inputs: Inputs,
             batch_img_metas: Optional[List[dict]] = None) -> List[Tensor]:
         """Backbone (and neck) feature maps of a dict of modalities
-        (``batch_img_metas`` is unused, as in mmseg's signature)."""
-        if not isinstance(inputs, dict):
-            raise TypeError(f'{type(self).__name__} expects a dict of '
-                            f'modality tensors, got {type(inputs).__name__}')
+        (``batch_img_metas`` is unused, as in mmseg's signature; ``forward``
+        has checked the dict, see :meth:`select_inputs`)."""
         x = self.backbone(inputs)
         if self.with_neck:
             x = self.neck(x)

@@ -1,15 +1,14 @@
 # Copyright (c) mmmultimae contributors. All rights reserved.
 """Depth (and any dense regression) from any subset of modalities."""
-from typing import Optional, Tuple, Union
+from typing import Optional, Tuple
 
 import torch
-from mmengine.registry import DefaultScope
 from mmengine.structures import PixelData
 from mmseg.models.segmentors import DepthEstimator
-from torch import Tensor, nn
+from torch import Tensor
 
 from mmmultimae.registry import MODELS
-from .inference_modes import MultiModalSegmentorMixin, parse_test_cfg
+from .inference_modes import MultiModalSegmentorMixin
 
 
 def clamp_depth(depth: Tensor, min_depth: Optional[float],
@@ -51,34 +50,15 @@ class MultiModalDepthEstimator(MultiModalSegmentorMixin, DepthEstimator):
     """
 
     def __init__(self,
-                 backbone: dict,
-                 decode_head: dict,
+                 *,
                  min_depth: Optional[float] = None,
                  max_depth: Optional[float] = None,
-                 neck: Optional[dict] = None,
-                 auxiliary_head: Optional[dict] = None,
-                 train_cfg: Optional[dict] = None,
-                 test_cfg: Optional[dict] = None,
-                 data_preprocessor: Optional[Union[dict, nn.Module]] = None,
-                 init_cfg: Optional[dict] = None) -> None:
+                 **kwargs) -> None:
         if (min_depth is not None and max_depth is not None
                 and min_depth >= max_depth):
             raise ValueError(f'min_depth ({min_depth}) must be below '
                              f'max_depth ({max_depth})')
-        if isinstance(data_preprocessor, dict):
-            data_preprocessor = MODELS.build(data_preprocessor)
-        test_cfg = dict(mode='whole') if test_cfg is None else test_cfg
-        parse_test_cfg(test_cfg)
-        with DefaultScope.overwrite_default_scope('mmmultimae'):
-            super().__init__(
-                backbone=backbone,
-                decode_head=decode_head,
-                neck=neck,
-                auxiliary_head=auxiliary_head,
-                train_cfg=train_cfg,
-                test_cfg=test_cfg,
-                data_preprocessor=data_preprocessor,
-                init_cfg=init_cfg)
+        super().__init__(**kwargs)
         self.min_depth = min_depth
         self.max_depth = max_depth
 

@@ -1,13 +1,9 @@
 # Copyright (c) mmmultimae contributors. All rights reserved.
 """Semantic segmentation from any subset of modalities."""
-from typing import Optional, Union
-
-from mmengine.registry import DefaultScope
 from mmseg.models.segmentors import EncoderDecoder
-from torch import nn
 
 from mmmultimae.registry import MODELS
-from .inference_modes import MultiModalSegmentorMixin, parse_test_cfg
+from .inference_modes import MultiModalSegmentorMixin
 
 
 @MODELS.register_module()
@@ -36,30 +32,3 @@ class MultiModalEncoderDecoder(MultiModalSegmentorMixin, EncoderDecoder):
         init_cfg (dict, optional): mmengine init config (pre-trained weights
             go to ``backbone.init_cfg``).
     """
-
-    def __init__(self,
-                 backbone: dict,
-                 decode_head: dict,
-                 neck: Optional[dict] = None,
-                 auxiliary_head: Optional[dict] = None,
-                 train_cfg: Optional[dict] = None,
-                 test_cfg: Optional[dict] = None,
-                 data_preprocessor: Optional[Union[dict, nn.Module]] = None,
-                 init_cfg: Optional[dict] = None) -> None:
-        if isinstance(data_preprocessor, dict):
-            # built here so that our registry (not mmseg's) resolves it
-            data_preprocessor = MODELS.build(data_preprocessor)
-        test_cfg = dict(mode='whole') if test_cfg is None else test_cfg
-        parse_test_cfg(test_cfg)  # errors at build time, not at test time
-        # mmseg builds the parts with its own registry; under our scope it
-        # finds ours (MultiViT, ConvNeXtHead, BerHuLoss...) and mmseg's
-        with DefaultScope.overwrite_default_scope('mmmultimae'):
-            super().__init__(
-                backbone=backbone,
-                decode_head=decode_head,
-                neck=neck,
-                auxiliary_head=auxiliary_head,
-                train_cfg=train_cfg,
-                test_cfg=test_cfg,
-                data_preprocessor=data_preprocessor,
-                init_cfg=init_cfg)
