@@ -24,7 +24,7 @@
 #
 # Environment variables (optional): WORK_DIR (default work_dirs/demo),
 # DATA_ROOT (default data/synthetic_scenes), NUM_SCENES (training scenes,
-# default 1600), PRETRAIN_EPOCHS (default 8, the config's schedule is 16:
+# default 1600), PRETRAIN_EPOCHS (default 6, the config's schedule is 16:
 # the demo's time budget), CONFIG (default the demo config).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -36,9 +36,9 @@ CONFIG="${CONFIG:-configs/multimae/multimae_vit-tiny-6l-p8_1xb32-16e_synthetic-d
 WORK_DIR="${WORK_DIR:-work_dirs/demo}"
 DATA_ROOT="${DATA_ROOT:-data/synthetic_scenes}"
 NUM_SCENES="${NUM_SCENES:-1600}"
-PRETRAIN_EPOCHS="${PRETRAIN_EPOCHS:-8}"
-SEG_CONFIG=configs/multimae/benchmarks/semseg/multimae_vit-tiny-6l-p8_convnext_1xb8-4e_synthetic-64x64
-DEPTH_CONFIG=configs/multimae/benchmarks/depth/multimae_vit-tiny-6l-p8_dpt_1xb8-4e_synthetic-64x64-rgb.py
+PRETRAIN_EPOCHS="${PRETRAIN_EPOCHS:-6}"
+SEG_CONFIG=configs/multimae/benchmarks/semseg/multimae_vit-tiny-6l-p8_convnext_1xb8-3e_synthetic-64x64
+DEPTH_CONFIG=configs/multimae/benchmarks/depth/multimae_vit-tiny-6l-p8_dpt_1xb8-3e_synthetic-64x64-rgb.py
 NUM_VAL=64
 IMAGE_SIZE=96
 # Torch's CPU threads should wait passively when the cores are shared.
@@ -98,7 +98,6 @@ finetune() {
   mkdir -p "$WORK_DIR/transfer"
   if ! "$PY" tools/train.py "$2" --work-dir "$dir" --cfg-options "$init" \
       "train_dataloader.dataset.data_root=$DATA_ROOT" \
-      "val_dataloader.dataset.data_root=$DATA_ROOT" \
       "test_dataloader.dataset.data_root=$DATA_ROOT" > "$dir.log" 2>&1; then
     echo "[demo] fine-tuning $1 failed; the end of $dir.log:" >&2
     tail -n 40 "$dir.log" >&2

@@ -76,9 +76,9 @@ def test_saved_memory_mode(tmp_path):
 
 SEG = osp.join(
     ROOT, 'configs', 'multimae', 'benchmarks', 'semseg',
-    'multimae_vit-tiny-6l-p8_convnext_1xb8-4e_synthetic-64x64-rgb.py')
+    'multimae_vit-tiny-6l-p8_convnext_1xb8-3e_synthetic-64x64-rgb.py')
 DEPTH = osp.join(ROOT, 'configs', 'multimae', 'benchmarks', 'depth',
-                 'multimae_vit-tiny-6l-p8_dpt_1xb8-4e_synthetic-64x64-rgb.py')
+                 'multimae_vit-tiny-6l-p8_dpt_1xb8-3e_synthetic-64x64-rgb.py')
 
 
 def run_tool(*args: str) -> subprocess.CompletedProcess:

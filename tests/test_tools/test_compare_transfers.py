@@ -24,9 +24,9 @@ import compare_transfers  # noqa: E402
 BENCH = osp.join(ROOT, 'configs', 'multimae', 'benchmarks')
 SEG = osp.join(
     BENCH, 'semseg',
-    'multimae_vit-tiny-6l-p8_convnext_1xb8-4e_synthetic-64x64-rgb.py')
+    'multimae_vit-tiny-6l-p8_convnext_1xb8-3e_synthetic-64x64-rgb.py')
 DEPTH = osp.join(BENCH, 'depth',
-                 'multimae_vit-tiny-6l-p8_dpt_1xb8-4e_synthetic-64x64-rgb.py')
+                 'multimae_vit-tiny-6l-p8_dpt_1xb8-3e_synthetic-64x64-rgb.py')
 
 
 @pytest.fixture(scope='module')
@@ -48,9 +48,8 @@ def train_scratch(config: str, data_root: str, work_dir: str,
     cfg.work_dir = work_dir
     cfg.log_level = 'WARNING'
     cfg.train_cfg.max_epochs = epochs
-    cfg.train_cfg.val_interval = epochs
     cfg.default_hooks.checkpoint.interval = epochs
-    for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+    for key in ('train_dataloader', 'test_dataloader'):
         cfg[key].dataset.data_root = data_root
     cfg.train_dataloader.dataset.max_images = 96
     Runner.from_cfg(copy.deepcopy(cfg)).train()

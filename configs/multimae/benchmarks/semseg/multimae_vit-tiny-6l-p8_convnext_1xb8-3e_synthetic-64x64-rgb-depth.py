@@ -1,6 +1,6 @@
 # The demo's segmentation transfer from rgb + depth: the pre-trained depth
 # adapter joins the rgb one; the head reads the rgb tokens.
-_base_ = ['./multimae_vit-tiny-6l-p8_convnext_1xb8-4e_synthetic-64x64-rgb.py']
+_base_ = ['./multimae_vit-tiny-6l-p8_convnext_1xb8-3e_synthetic-64x64-rgb.py']
 model = dict(
     backbone=dict(
         adapters=dict(
