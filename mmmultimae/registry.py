@@ -10,9 +10,18 @@ ops), so nothing it imports pulls in ``mmseg.models``. mmengine's
 ``Registry.get`` imports the ``locations`` of the registry it is called on but
 walks the parents without importing theirs. :class:`LazyParentRegistry`
 imports, only when a key is missing, first our own transfer modules that are
-built on ``mmseg.models`` (``lazy_locations``: decode heads, segmentors,
-classifiers), then the parents' locations, i.e. only when a config really asks
-for such a module.
+built on ``mmseg.models`` or mmpretrain (``lazy_locations``: decode heads,
+segmentors, classifiers; in order, until one registers the key), then the
+parents' locations, i.e. only when a config really asks for such a module.
+
+mmpretrain (classification) has registries of its own, children of
+mmengine's, not of ours: configs name its modules with their scope,
+``type='mmpretrain.LabelSmoothLoss'``, and a module that builds further
+mmpretrain modules by plain names (``RandAugment``'s policies,
+``ClsDataPreprocessor``'s batch augments) also gets ``_scope_='mmpretrain'``.
+They are not registered here under their plain names because several clash
+with mmseg's (``CrossEntropyLoss``, ``RandomFlip``...), which the dense
+transfer configs resolve through these registries.
 """
 import importlib
 from typing import List, Optional, Type
@@ -49,20 +58,20 @@ class LazyParentRegistry(Registry):
     which needs compiled mmcv ops) and looks again, so pre-training never
     pays for, nor needs, those imports.
 
+    A location that cannot be imported (its package is not installed, e.g.
+    mmpretrain for the classifiers) is skipped; its error is raised only if
+    the key is found nowhere.
+
     Args:
-        lazy_locations (list[str]): Modules imported on the first miss.
+        lazy_locations (list[str]): Modules imported on a miss, in order,
+            until the key resolves.
         Other arguments: see :class:`mmengine.registry.Registry`.
     """
 
     def __init__(self, *args, lazy_locations: List[str] = (), **kwargs):
         super().__init__(*args, **kwargs)
         self.lazy_locations = list(lazy_locations)
-
-    def import_lazy_locations(self) -> None:
-        """Import ``lazy_locations`` (once; registration is idempotent)."""
-        for location in self.lazy_locations:
-            importlib.import_module(location)
-        self.lazy_locations = []
+        self._import_errors = {}
 
     def get(self, key: str) -> Optional[Type]:
         obj = super().get(key)
@@ -71,15 +80,33 @@ class LazyParentRegistry(Registry):
         scope, _ = self.split_scope_key(key)
         if scope is not None and scope != self.scope:
             return obj
-        imported_any = bool(self.lazy_locations)
-        self.import_lazy_locations()
+        # our lazy locations in order, until the key resolves (they import
+        # mmseg.models, so mmseg's modules resolve after the first one)
+        while self.lazy_locations:
+            location = self.lazy_locations.pop(0)
+            try:
+                importlib.import_module(location)
+            except ImportError as err:  # e.g. mmpretrain is not installed
+                self._import_errors[location] = err
+                continue
+            obj = super().get(key)
+            if obj is not None:
+                return obj
+        imported_any = False
         parent = self.parent
         while parent is not None:
             if not parent._imported and parent._locations:
                 parent.import_from_location()
                 imported_any = True
             parent = parent.parent
-        return super().get(key) if imported_any else obj
+        obj = super().get(key) if imported_any else None
+        if obj is None and self._import_errors:
+            failed = ', '.join(f'{loc} ({err})'
+                               for loc, err in self._import_errors.items())
+            raise ImportError(f'{key!r} is not registered in {self.scope}::'
+                              f'{self.name}, and modules that may define it '
+                              f'could not be imported: {failed}')
+        return obj
 
 
 def _child(name: str,
@@ -94,10 +121,12 @@ def _child(name: str,
         lazy_locations=lazy_locations)
 
 
-#: Our modules built on ``mmseg.models`` (compiled mmcv ops), imported when a
-#: model name is not found among the pre-training ones.
+#: Our modules built on ``mmseg.models`` (compiled mmcv ops) or mmpretrain
+#: (classifiers), imported in this order when a model name is not found
+#: among the pre-training ones, until one registers it.
 TRANSFER_MODEL_LOCATIONS = [
-    'mmmultimae.models.decode_heads', 'mmmultimae.models.segmentors'
+    'mmmultimae.models.decode_heads', 'mmmultimae.models.segmentors',
+    'mmmultimae.models.classifiers'
 ]
 
 

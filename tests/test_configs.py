@@ -150,8 +150,8 @@ def test_main_config_matches_paper_table1():
     assert loader.pin_memory and loader.persistent_workers
     assert loader.sampler == dict(type='DefaultSampler', shuffle=True)
     crop = [
-        t for t in loader.dataset.pipeline
-        if t.type == 'MultiModalRandomResizedCrop'
+        t for t in loader.dataset.pipeline if t.type in (
+            'MultiModalRandomResizedCrop', 'LoadMultiModalRandomResizedCrop')
     ][0]
     assert crop.size == 224 and tuple(crop.scale) == (0.2, 1.0)
     assert math.isclose(crop.ratio[0], 3 / 4)
@@ -190,8 +190,8 @@ def test_table7_modality_variants(modalities):
     assert set(model.heads) == set(modalities) | {'norm_rgb'}
     assert model.mask_sampler.num_visible == 98
     loads = [
-        t for t in cfg.train_dataloader.dataset.pipeline
-        if t.type == 'LoadMultiModalImages'
+        t for t in cfg.train_dataloader.dataset.pipeline if t.type in (
+            'LoadMultiModalImages', 'LoadMultiModalRandomResizedCrop')
     ]
     assert tuple(loads[0].modalities) == modalities
     _schedule(cfg, 400)

@@ -29,8 +29,12 @@ DEPS=(
   "ftfy" "regex"                      # used by mmseg, not declared by it
   "timm>=1.0,<2" "einops>=0.8"
   "opencv-python-headless>=4.10,<5"
+  "simplejpeg>=1.9,<2"                # JPEG decoding of the ImageNet pre-training pipeline
   "setuptools>=77,<81"                # torch needs >=77; mmengine imports pkg_resources (<81)
   "scipy" "h5py" "matplotlib" "prettytable" "tensorboard"
+  "mmpretrain==1.2.0"                 # classification transfer (pure Python)
+  "importlib-metadata>=8"             # mmpretrain imports it; old releases fail beside current setuptools
+  "numba" "scikit-image"              # imagecorruptions-imaug's dependencies (it is installed --no-deps below)
   "pytest>=8" "pytest-timeout"
 )
 
@@ -132,6 +136,11 @@ phase_end
 # ---------------------------------------------------------------- 4. the rest
 phase_start "mmengine, mmsegmentation, timm, einops, pytest, ..."
 "${PIP[@]}" install -q "${DEPS[@]}" || fail "dependency install failed"
+# ImageNet-C corruptions: imagecorruptions 1.1.2 breaks on numpy 2 /
+# scikit-image 0.26 (glass_blur, gaussian_blur, fog); this fork fixes them.
+# --no-deps: it requires opencv-python, whose cv2 5.x would replace the
+# headless cv2 4.x that mmcv 2.1 is used with.
+"${PIP[@]}" install -q --no-deps "imagecorruptions-imaug==1.1.5" || fail "imagecorruptions-imaug install failed"
 phase_end
 
 phase_start "mmmultimae (editable)"

@@ -2,6 +2,7 @@
 """Evaluate a checkpoint with an MMEngine config (mmseg-compatible CLI)."""
 import argparse
 import os
+import os.path as osp
 
 from mmengine.config import DictAction
 from mmengine.runner import Runner
@@ -49,9 +50,10 @@ def main() -> None:
         if 'visualization' not in hooks:
             raise KeyError(
                 '--show-dir needs default_hooks.visualization in the config')
+        # the hook writes the figures there (logs and the vis backends'
+        # copies stay in the work dir)
         hooks.visualization.draw = True
-        visualizer = cfg.visualizer
-        visualizer['save_dir'] = args.show_dir
+        hooks.visualization.out_dir = osp.abspath(args.show_dir)
 
     if args.out is not None:
         if not args.out.endswith(('.pkl', '.pickle')):

@@ -32,7 +32,7 @@ Example::
 import argparse
 import os
 import os.path as osp
-from typing import Dict, List, Sequence, Union
+from typing import Dict, List, Sequence
 
 import numpy as np
 import torch
@@ -41,7 +41,8 @@ from PIL import Image
 
 from mmmultimae.apis import (TileRenderer, build_eval_dataset, find_samples,
                              init_pretrain_model, load_batch, masks_from_spec,
-                             predict, preprocess, sample_masks)
+                             parse_mask_spec, predict, preprocess,
+                             sample_masks)
 from mmmultimae.visualization import make_grid, stack_vertically
 
 LAYOUTS = ('visible-sweep', 'random-masks', 'custom')
@@ -102,39 +103,6 @@ def parse_args(argv=None) -> argparse.Namespace:
         action=DictAction,
         help='override config settings, key=value')
     return parser.parse_args(argv)
-
-
-def parse_mask_spec(spec: Sequence[str]) -> Dict[str, Union[str, int]]:
-    """Parse ``['rgb=visible', 'depth=masked', 'semseg=16']`` (entries may
-    also be comma-separated).
-
-    Values: ``visible`` (all tokens), ``masked`` (none) or an integer (that
-    many random visible tokens).
-
-    Returns:
-        dict[str, str | int]: Modality -> ``'visible'``, ``'masked'`` or
-        a count.
-    """
-    out: Dict[str, Union[str, int]] = {}
-    for item in spec:
-        for part in item.split(','):
-            part = part.strip()
-            if not part:
-                continue
-            name, sep, value = part.partition('=')
-            if not sep or not name:
-                raise ValueError(f'mask spec entries are MODALITY=VALUE, got '
-                                 f'{part!r}')
-            value = value.strip()
-            if value in ('visible', 'masked'):
-                out[name.strip()] = value
-            elif value.isdigit():
-                out[name.strip()] = int(value)
-            else:
-                raise ValueError(f'mask spec value of {name!r} must be '
-                                 f"'visible', 'masked' or a number of "
-                                 f'visible tokens, got {value!r}')
-    return out
 
 
 def default_sweep(budget: int, total: int) -> List[int]:

@@ -44,9 +44,9 @@ model = dict(
     mask_sampler=dict(type='UniformMaskSampler', num_visible=49))
 
 train_pipeline = [
-    dict(type='LoadMultiModalImages', modalities=('rgb', )),
     dict(
-        type='MultiModalRandomResizedCrop',
+        type='LoadMultiModalRandomResizedCrop',
+        modalities=('rgb', ),
         size=224,
         scale=(0.2, 1.0),
         ratio=(3. / 4., 4. / 3.)),

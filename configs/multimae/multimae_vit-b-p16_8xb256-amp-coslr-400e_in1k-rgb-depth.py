@@ -9,9 +9,9 @@ model = dict(
     encoder=dict(adapters=dict(semseg=None)), heads=dict(semseg=None))
 
 train_pipeline = [
-    dict(type='LoadMultiModalImages', modalities=('rgb', 'depth')),
     dict(
-        type='MultiModalRandomResizedCrop',
+        type='LoadMultiModalRandomResizedCrop',
+        modalities=('rgb', 'depth'),
         size=224,
         scale=(0.2, 1.0),
         ratio=(3. / 4., 4. / 3.)),

@@ -9,9 +9,9 @@ model = dict(
     encoder=dict(adapters=dict(depth=None)), heads=dict(depth=None))
 
 train_pipeline = [
-    dict(type='LoadMultiModalImages', modalities=('rgb', 'semseg')),
     dict(
-        type='MultiModalRandomResizedCrop',
+        type='LoadMultiModalRandomResizedCrop',
+        modalities=('rgb', 'semseg'),
         size=224,
         scale=(0.2, 1.0),
         ratio=(3. / 4., 4. / 3.)),

@@ -337,6 +337,46 @@ def masks_from_spec(model: nn.Module, inputs: Dict[str, Tensor],
     return masks
 
 
+def parse_mask_spec(spec: Sequence[str]) -> Dict[str, Union[str, int]]:
+    """Parse ``['rgb=visible', 'depth=masked', 'semseg=16']`` (entries may
+    also be comma-separated).
+
+    Values: ``visible`` (all tokens), ``masked`` (no token visible) or an
+    integer (that many random visible tokens). Used by
+    ``tools/visualize_reconstruction.py`` and ``tools/infer.py``.
+
+    Raises:
+        ValueError: An entry that is not ``MODALITY=VALUE``, another value,
+            or a modality named twice.
+
+    Returns:
+        dict[str, str | int]: Modality -> ``'visible'``, ``'masked'`` or
+        a count.
+    """
+    out: Dict[str, Union[str, int]] = {}
+    for item in spec:
+        for part in item.split(','):
+            part = part.strip()
+            if not part:
+                continue
+            name, sep, value = part.partition('=')
+            if not sep or not name:
+                raise ValueError(f'mask spec entries are MODALITY=VALUE, got '
+                                 f'{part!r}')
+            name, value = name.strip(), value.strip()
+            if name in out:
+                raise ValueError(f'mask spec names {name!r} twice')
+            if value in ('visible', 'masked'):
+                out[name] = value
+            elif value.isdigit():
+                out[name] = int(value)
+            else:
+                raise ValueError(f'mask spec value of {name!r} must be '
+                                 f"'visible', 'masked' or a number of "
+                                 f'visible tokens, got {value!r}')
+    return out
+
+
 @torch.no_grad()
 def preprocess(model: nn.Module, batch: dict) -> dict:
     """Run the model's data preprocessor (eval mode) on a copy of a
@@ -379,10 +419,11 @@ def predict(model: nn.Module, batch: dict,
 def eval_pipeline(pipeline: Sequence[dict]) -> List[dict]:
     """A deterministic version of a training pipeline.
 
-    ``MultiModalRandomResizedCrop`` becomes the central square crop resized
-    to its output size (``scale=(1, 1)`` and ``ratio=(1, 1)``: a square
-    image is used whole, otherwise the random draws cannot fit and the
-    transform falls back to the central square), and
+    ``MultiModalRandomResizedCrop`` (or the crop of
+    ``LoadMultiModalRandomResizedCrop``) becomes the central square crop
+    resized to its output size (``scale=(1, 1)`` and ``ratio=(1, 1)``: a
+    square image is used whole, otherwise the random draws cannot fit and
+    the transform falls back to the central square), and
     ``MultiModalRandomFlip`` is dropped. Other transforms are kept.
 
     Args:
@@ -397,7 +438,8 @@ def eval_pipeline(pipeline: Sequence[dict]) -> List[dict]:
         kind = transform.get('type')
         if kind == 'MultiModalRandomFlip':
             continue
-        if kind == 'MultiModalRandomResizedCrop':
+        if kind in ('MultiModalRandomResizedCrop',
+                    'LoadMultiModalRandomResizedCrop'):
             transform.update(scale=(1.0, 1.0), ratio=(1.0, 1.0))
         out.append(transform)
     return out

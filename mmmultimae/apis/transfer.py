@@ -1,6 +1,7 @@
 # Copyright (c) mmmultimae contributors. All rights reserved.
-"""Glue for judging a dense transfer (segmentation, depth): the constant
-baseline, the runs' test metrics and a figure of their predictions.
+"""Glue for judging a transfer (segmentation, depth, image classification):
+the constant baseline, the runs' test metrics and a figure of their (dense)
+predictions.
 
 Used by ``tools/analysis_tools/compare_transfers.py`` (the demo's tables).
 A fine-tuned model should beat the best constant prediction (the training
@@ -10,8 +11,7 @@ should beat the same model trained from scratch.
 import copy
 import glob
 import os.path as osp
-from functools import partial
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -23,9 +23,8 @@ from mmseg.structures import SegDataSample
 
 from mmmultimae.registry import METRICS
 from mmmultimae.utils import register_all_modules
-from mmmultimae.visualization.reconstruction import (colorize_depth,
-                                                     colorize_semseg,
-                                                     make_grid, robust_range)
+from mmmultimae.visualization.dense import prediction_row, sample_stem
+from mmmultimae.visualization.reconstruction import make_grid
 
 
 def label_histogram(dataset,
@@ -54,6 +53,28 @@ def label_histogram(dataset,
     return counts
 
 
+def class_histogram(dataset, num_classes: int) -> np.ndarray:
+    """Image count of every class of an image classification dataset, read
+    from its annotations (``get_data_info(i)['gt_label']``; no image is
+    loaded).
+
+    Args:
+        dataset: An mmengine / mmpretrain dataset with ``gt_label`` s.
+        num_classes (int): Number of classes ``K``.
+
+    Returns:
+        np.ndarray: int64 ``(K,)``.
+    """
+    labels = np.array([
+        int(dataset.get_data_info(i)['gt_label']) for i in range(len(dataset))
+    ], dtype=np.int64)
+    bad = sorted(set(labels[(labels < 0) | (labels >= num_classes)].tolist()))
+    if bad:
+        raise ValueError(f'{type(dataset).__name__} has label ids {bad} '
+                         f'outside [0, {num_classes})')
+    return np.bincount(labels, minlength=num_classes)
+
+
 def median_target(dataset) -> float:
     """Median of the valid ``gt_depth_map`` pixels over ``dataset`` (the
     best constant under an L1 loss)."""
@@ -71,19 +92,42 @@ def median_target(dataset) -> float:
     return float(values.median())
 
 
-def constant_prediction_metrics(dataset, value: float,
+def mean_target(dataset) -> List[float]:
+    """Per-channel mean of the valid ``gt_depth_map`` pixels over
+    ``dataset`` (e.g. the mean surface normal: the constant baseline of a
+    normals run)."""
+    sums, count = None, 0
+    for i in range(len(dataset)):
+        sample = dataset[i]['data_samples']
+        target = sample.gt_depth_map.data.double()
+        valid = torch.ones_like(target[:1], dtype=torch.bool)
+        if 'gt_valid_mask' in sample:
+            valid = sample.gt_valid_mask.data
+        values = target[:, valid[0]]
+        sums = values.sum(1) if sums is None else sums + values.sum(1)
+        count += values.shape[1]
+    if not count:
+        raise ValueError(f'{type(dataset).__name__} has no valid target pixel')
+    return (sums / count).tolist()
+
+
+def constant_prediction_metrics(dataset, value: Union[float,
+                                                      Sequence[float]],
                                 metric_cfg: dict) -> Dict[str, float]:
     """Score the constant prediction ``value`` with ``metric_cfg``.
 
-    The metric (mmseg's ``IoUMetric``, our ``MaskedDepthMetric``) sees every
-    sample of ``dataset`` with ``pred_sem_seg`` (a class id; samples with
-    ``gt_sem_seg``) or ``pred_depth_map`` (samples with ``gt_depth_map``)
-    filled with ``value``, so the baseline is computed by the code that
-    scores the models.
+    The metric (mmseg's ``IoUMetric``, our ``MaskedDepthMetric``,
+    mmpretrain's ``Accuracy``) sees every sample of ``dataset`` with
+    ``pred_sem_seg`` (a class id; samples with ``gt_sem_seg``),
+    ``pred_depth_map`` (samples with ``gt_depth_map``) filled with ``value``
+    or, for image classification (samples with ``gt_label`` only), the
+    class ``value`` as ``pred_score`` / ``pred_label``, so the baseline is
+    computed by the code that scores the models.
 
     Args:
-        dataset: A dense dataset yielding packed samples.
-        value (float): The constant (a class id for segmentation).
+        dataset: A dataset yielding packed samples.
+        value (float | Sequence[float]): The constant (a class id for
+            segmentation; one value per channel, e.g. a mean normal).
         metric_cfg (dict): Config of the metric (``METRICS``).
 
     Returns:
@@ -93,6 +137,16 @@ def constant_prediction_metrics(dataset, value: float,
     metric.dataset_meta = dataset.metainfo
     for i in range(len(dataset)):
         sample = dataset[i]['data_samples']
+        if 'gt_sem_seg' not in sample and 'gt_depth_map' not in sample:
+            score = torch.zeros(len(dataset.metainfo['classes']))
+            score[int(value)] = 1
+            metric.process({}, [
+                dict(
+                    gt_label=sample.gt_label,
+                    pred_score=score,
+                    pred_label=torch.tensor([int(value)]))
+            ])
+            continue
         result = SegDataSample(metainfo=sample.metainfo)
         for key in ('gt_sem_seg', 'gt_depth_map', 'gt_valid_mask'):
             if key in sample:
@@ -101,8 +155,10 @@ def constant_prediction_metrics(dataset, value: float,
             result.pred_sem_seg = PixelData(
                 data=torch.full_like(sample.gt_sem_seg.data, int(value)))
         else:
+            gt = sample.gt_depth_map.data
+            constant = torch.as_tensor(value, dtype=gt.dtype).reshape(-1, 1, 1)
             result.pred_depth_map = PixelData(
-                data=torch.full_like(sample.gt_depth_map.data, value))
+                data=constant.expand_as(gt).clone())
         metric.process({}, [result.to_dict()])
     return metric.evaluate(len(dataset))
 
@@ -148,8 +204,10 @@ def draw_predictions(dataset,
                      indices: Sequence[int],
                      runs: Dict[str, torch.nn.Module],
                      palette: Optional[np.ndarray] = None) -> np.ndarray:
-    """One row per sample: rgb, depth (when it is an input), the ground
-    truth and each run's prediction (by its first test mode).
+    """One row per sample: its packed inputs (rgb, depth, ...), the ground
+    truth and each run's prediction (by its first test mode), drawn by
+    :func:`mmmultimae.visualization.dense.prediction_row` (as the
+    ``DenseVisualizationHook``).
 
     Segmentation maps are drawn with ``palette``; depth maps with one
     colour range per row (the ground truth's), so that the runs compare.
@@ -170,29 +228,23 @@ def draw_predictions(dataset,
     for idx in indices:
         data = dataset[idx]
         inputs, sample = data['inputs'], data['data_samples']
-        tiles = {'rgb': inputs['rgb'].permute(1, 2, 0).numpy()}
-        if 'depth' in inputs:
-            depth = inputs['depth'][0].numpy()
-            tiles['input depth'] = colorize_depth(depth, *robust_range(depth))
-        if 'gt_sem_seg' in sample:
-            draw = partial(colorize_semseg, palette=palette)
-            tiles['ground truth'] = draw(sample.gt_sem_seg.data[0].numpy())
-            field = 'pred_sem_seg'
-        else:
-            gt = sample.gt_depth_map.data[0].numpy()
-            low, high = robust_range(gt)
-            draw = partial(colorize_depth, vmin=low, vmax=high)
-            tiles['ground truth'] = draw(gt)
-            field = 'pred_depth_map'
+        field, gt_field = ('pred_sem_seg', 'gt_sem_seg') \
+            if 'gt_sem_seg' in sample else ('pred_depth_map', 'gt_depth_map')
+        predictions = {}
         for name, model in runs.items():
             with torch.no_grad():
                 out = model.test_step(pseudo_collate([data]))[0]
-            tiles[name] = draw(out.get(field).data[0].cpu().numpy())
-        columns = columns or list(tiles)
-        rows.append([tiles[c] for c in columns])
-        path = sample.metainfo.get('img_path')
-        path = path.get('rgb', next(iter(path.values()))) if isinstance(
-            path, dict) else path
-        labels.append(
-            osp.splitext(osp.basename(path))[0] if path else str(idx))
+            predictions[name] = out.get(field).data.cpu().numpy()
+        valid = sample.gt_valid_mask.data.numpy() \
+            if 'gt_valid_mask' in sample else None
+        names, tiles = prediction_row(
+            {name: value.numpy()
+             for name, value in inputs.items()}, predictions,
+            sample.get(gt_field).data.numpy(), valid, palette)
+        if columns is not None and names != columns:
+            raise ValueError(f'sample {idx} has the columns {names}, the '
+                             f'first sample {columns}')
+        columns = names
+        rows.append(tiles)
+        labels.append(sample_stem(sample.metainfo, str(idx)))
     return make_grid(rows, labels, columns)

@@ -54,8 +54,8 @@ def read_taskonomy_split(path: str) -> List[View]:
     """Read a split csv (header ``building,point,view``) in file order.
 
     Raises:
-        ValueError: For a missing column, a non-integer point/view (naming
-            the line) or an empty file.
+        ValueError: For a missing column, an empty building or a
+            non-integer point/view (naming the line) or an empty file.
     """
     views = []
     with open(path, newline='') as f:
@@ -69,12 +69,15 @@ def read_taskonomy_split(path: str) -> List[View]:
                 f"'building,point,view', got {reader.fieldnames}")
         for row in reader:
             try:
-                views.append((row['building'].strip(), int(row['point']),
-                              int(row['view'])))
+                building = row['building'].strip()
+                views.append((building, int(row['point']), int(row['view'])))
+                if not building:
+                    raise ValueError('empty building')
             except (AttributeError, TypeError, ValueError):
                 raise ValueError(
                     f"'{path}' line {reader.line_num}: expected building,"
-                    f'point,view with integer point and view, got {row}')
+                    'point,view with a building name and integer point and '
+                    f'view, got {row}')
     if not views:
         raise ValueError(f"'{path}' lists no view")
     return views

@@ -123,3 +123,45 @@ def test_benchmark_transfer_training_and_inference(tmp_path):
     assert result['mode'] == 'inference'
     assert "'resize_pad', 'slide'" in result['test_cfg']
     assert result['checkpoint'] == str(ckpt)
+
+
+def test_data_mode_reports_cpu_time(tmp_path):
+    """``--data --num-workers 0`` times the ViT-B config's own loader on a
+    few written scenes, by wall clock and by CPU time."""
+    from mmmultimae.datasets import write_synthetic_dataset
+    write_synthetic_dataset(
+        str(tmp_path / 'train'), 4, image_size=(40, 56), progress=False)
+    config = osp.join(
+        ROOT, 'configs', 'multimae',
+        'multimae_vit-b-p16_8xb256-amp-coslr-1600e_in1k-rgb-depth-semseg.py')
+    out = tmp_path / 'data.json'
+    # (run_tool adds --iters 2 --warmup 1 --device cpu)
+    proc = run_tool(config, '--data', '--num-workers', '0', '--batch-size',
+                    '2', '--json', str(out), '--cfg-options',
+                    f'train_dataloader.dataset.data_root={tmp_path}')
+    assert 'images_per_cpu_s' in proc.stdout
+    result = json.loads(out.read_text())
+    assert result['mode'] == 'data' and result['iters'] == 2
+    assert result['images_per_s'] > 0 and result['images_per_cpu_s'] > 0
+    assert abs(result['cpu_s_per_image'] * result['images_per_cpu_s'] -
+               1) < 1e-9
+    assert result['opencv_threads'] == 1  # sequential, as in training
+
+
+CLS = osp.join(
+    ROOT, 'configs', 'multimae', 'benchmarks', 'classification',
+    'multimae_vit-tiny-6l-p8_1xb16-80i_synthetic-64x64-rgb.py')
+
+
+def test_benchmark_classification_training_and_inference(tmp_path):
+    out = tmp_path / 'train.json'
+    run_tool(CLS, '--batch-size', '2', '--amp-dtype', 'fp32', '--json',
+             str(out))
+    result = json.loads(out.read_text())
+    assert result['mode'] == 'model' and result['images_per_s'] > 0
+    assert result['tflop_per_step'] > 1e-4  # the encoder's matmuls
+    out = tmp_path / 'infer.json'
+    proc = run_tool(CLS, '--inference', '--batch-size', '2', '--json',
+                    str(out))
+    assert 'images_per_s' in proc.stdout
+    assert json.loads(out.read_text())['mode'] == 'inference'

@@ -229,8 +229,10 @@ def test_eval_reconstruction_reports_learning(resume_runs, scenes):
         'loss_rgb', 'loss_norm_rgb', 'loss_depth', 'loss_semseg', 'acc_semseg'
     }
     rgb_only = result['rgb_only']
-    assert set(
-        rgb_only['trained']) == {'loss_depth', 'loss_semseg', 'acc_semseg'}
+    assert set(rgb_only['trained']) == {
+        'loss_depth', 'l1_depth', 'delta1_depth', 'loss_semseg',
+        'acc_semseg', 'miou_semseg'
+    }
     # 8 updates already beat the random initialisation by far
     for key in ('loss_rgb', 'loss_semseg'):
         assert masked['trained'][key] < masked['init'][key], key

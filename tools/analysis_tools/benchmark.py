@@ -1,13 +1,14 @@
 # Copyright (c) mmmultimae contributors. All rights reserved.
 """Time full training steps, inference (or the data pipeline) of any
 config: pre-training (``MultiMAE``) and transfers (segmentors, depth
-estimators).
+estimators, classifiers).
 
 Model mode: builds the model of a config and times complete training steps
 -- (mask sampling,) forward, losses, backward, optimizer step -- on
 synthetic, already preprocessed tensors that live on the device (transfer
 models: :meth:`example_batch`, random inputs at the adapters' size with
-random ground truth).
+random ground truth; classifiers: without Mixup / CutMix, which the data
+preprocessor applies).
 
 Inference mode (``--inference``, transfer models): times ``predict`` in
 eval mode without gradients, with every test mode of the config's
@@ -22,7 +23,8 @@ against ``--peak-tflops``, peak
 memory and the device / torch / commit / command.
 
 Data mode (``--data``): times the config's train dataloader alone (file
-loading, aligned transforms, collate) with ``--num-workers`` workers.
+loading, aligned transforms, collate) with ``--num-workers`` workers; with 0
+workers also by the CPU time of this process (img/s per loader core).
 
 Memory mode (``--saved-memory B``): counts the bytes autograd keeps for the
 backward pass, by part of the model, at ``--batch-size`` and half of it, and
@@ -54,7 +56,7 @@ import statistics
 import subprocess
 import sys
 import time
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple, Union
 
 import torch
 from mmengine.config import Config, DictAction
@@ -167,18 +169,21 @@ def device_name(device: torch.device) -> str:
         f'{torch.get_num_threads()} threads)'
 
 
-def example_batch(model: torch.nn.Module, batch_size: int,
-                  device: torch.device) -> Tuple[Dict[str, torch.Tensor],
-                                                 Optional[list]]:
+def example_batch(
+    model: torch.nn.Module, batch_size: int, device: torch.device
+) -> Tuple[Union[torch.Tensor, Dict[str, torch.Tensor]], Optional[list]]:
     """``(inputs, data_samples)`` (seed 0) on ``device``: the model's
-    :meth:`example_batch` (transfer models, with ground truth) or
-    :meth:`example_inputs` (pre-training, no samples)."""
+    :meth:`example_batch` (transfer models, with ground truth; an image
+    tensor for classifiers) or :meth:`example_inputs` (pre-training, no
+    samples)."""
     gen = torch.Generator().manual_seed(0)
     if hasattr(model, 'example_batch'):
         inputs, samples = model.example_batch(batch_size, gen)
         samples = [sample.to(device) for sample in samples]
     else:
         inputs, samples = model.example_inputs(batch_size, gen), None
+    if isinstance(inputs, torch.Tensor):
+        return inputs.to(device), samples
     return {k: v.to(device) for k, v in inputs.items()}, samples
 
 
@@ -452,7 +457,8 @@ def benchmark_inference(model: torch.nn.Module, args: argparse.Namespace,
     if not hasattr(model, 'example_batch'):
         raise ValueError(
             f'--inference times transfer models (segmentors, depth '
-            f'estimators); {type(model).__name__} has no example_batch')
+            f'estimators, classifiers); {type(model).__name__} has no '
+            'example_batch')
     model.eval()
     step = build_inference_step(
         model, example_batch(model, args.batch_size, device))
@@ -464,7 +470,7 @@ def benchmark_inference(model: torch.nn.Module, args: argparse.Namespace,
         mode='inference',
         config=args.config,
         checkpoint=args.checkpoint,
-        test_cfg=str(model.test_cfg),
+        test_cfg=str(getattr(model, 'test_cfg', None)),
         batch_size=args.batch_size,
         iters=args.iters,
         warmup=args.warmup,
@@ -515,7 +521,15 @@ def saved_memory_report(model, optim_wrapper, args: argparse.Namespace,
 
 
 def benchmark_data(cfg: Config, args: argparse.Namespace) -> dict:
+    """Time the train dataloader: img/s by wall clock and, with 0 workers
+    (loading in this process), by CPU time -- the cost per loader core,
+    which other processes sharing the machine do not inflate as much as
+    the wall clock. OpenCV threads are set as training sets them
+    (``env_cfg.mp_cfg.opencv_num_threads``, default 0: sequential)."""
+    import cv2
     from mmengine.runner import Runner
+    mp_cfg = cfg.get('env_cfg', {}).get('mp_cfg', {})
+    cv2.setNumThreads(mp_cfg.get('opencv_num_threads', 0))
     loader_cfg = dict(cfg.train_dataloader)
     loader_cfg.update(
         batch_size=args.batch_size,
@@ -523,19 +537,26 @@ def benchmark_data(cfg: Config, args: argparse.Namespace) -> dict:
         persistent_workers=args.num_workers > 0)
     loader = Runner.build_dataloader(loader_cfg, seed=0)
     it = iter(loader)
-    for _ in range(args.warmup):
-        next(it)
-    times = []
-    for _ in range(args.iters):
-        t0 = time.perf_counter()
+
+    def next_batch() -> None:
+        nonlocal it
         try:
             next(it)
-        except StopIteration:
+        except StopIteration:  # a small dataset: start another epoch
             it = iter(loader)
             next(it)
+
+    for _ in range(args.warmup):
+        next_batch()
+    times = []
+    cpu_start = time.process_time()
+    for _ in range(args.iters):
+        t0 = time.perf_counter()
+        next_batch()
         times.append(time.perf_counter() - t0)
+    cpu = time.process_time() - cpu_start
     total = sum(times)
-    return dict(
+    result = dict(
         mode='data',
         config=args.config,
         batch_size=args.batch_size,
@@ -543,6 +564,14 @@ def benchmark_data(cfg: Config, args: argparse.Namespace) -> dict:
         iters=args.iters,
         batch_time_median_s=statistics.median(times),
         images_per_s=args.batch_size * len(times) / total)
+    if args.num_workers == 0:
+        # CPU seconds of this process (all its threads): img/s per core
+        result.update(
+            cpu_s_per_image=cpu / (args.batch_size * len(times)),
+            images_per_cpu_s=args.batch_size * len(times) / cpu,
+            torch_threads=torch.get_num_threads(),
+            opencv_threads=cv2.getNumThreads())
+    return result
 
 
 def report(result: dict, args: argparse.Namespace) -> str:

@@ -1,14 +1,17 @@
 # Copyright (c) mmmultimae contributors. All rights reserved.
-"""Compare dense fine-tuning runs (segmentation or depth) against each
-other and against the best constant prediction; draw their predictions.
+"""Compare fine-tuning runs (segmentation, depth, surface normals or image
+classification) against each other and against a constant prediction;
+draw their (dense) predictions.
 
 Each run is a work dir written by ``tools/train.py`` (its dumped config and
 ``last_checkpoint``). Every run is tested on its config's test set with
 every test mode of its model (e.g. ``resize_pad`` and ``slide``); the
-baseline predicts the training set's most frequent class (segmentation) or
-its median depth everywhere and is scored by the same metric. Prints one
-table, writes ``metrics.json`` and ``predictions.png`` (rgb, depth, ground
-truth, each run) into ``--out``.
+baseline predicts the training set's most frequent class (segmentation:
+of the pixels; classification: of the images), its median depth or its
+mean normal (a ``SurfaceNormalMetric`` test evaluator) everywhere and is
+scored by the same metric. Prints one table, writes ``metrics.json`` and,
+for dense tasks, ``predictions.png`` (rgb, depth, ground truth, each run)
+into ``--out``.
 
 Example (what ``tools/run_demo.sh`` runs)::
 
@@ -24,18 +27,19 @@ import os
 import os.path as osp
 import sys
 
-import numpy as np
 from PIL import Image
 
 sys.path.insert(0,
                 osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
+from mmmultimae.apis.transfer import build_test_runner  # noqa: E402
+from mmmultimae.apis.transfer import class_histogram  # noqa: E402
 from mmmultimae.apis.transfer import (  # noqa: E402
-    build_test_runner, constant_prediction_metrics, draw_predictions,
-    label_histogram, median_target, run_config)
+    constant_prediction_metrics, draw_predictions, label_histogram,
+    mean_target, median_target, run_config)
 from mmmultimae.registry import DATASETS  # noqa: E402
 from mmmultimae.utils import register_all_modules  # noqa: E402
-from mmmultimae.visualization.reconstruction import make_palette  # noqa
+from mmmultimae.visualization.dense import dataset_palette  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -64,7 +68,9 @@ def parse_args(argv=None) -> argparse.Namespace:
 #: for every test mode, the others for the first mode.
 COLUMNS = dict(
     segmentation=(('mIoU', True), ('aAcc', True)),
-    depth=(('delta1', True), ('abs_rel', False), ('rmse', False)))
+    depth=(('delta1', True), ('abs_rel', False), ('rmse', False)),
+    normals=(('mean_angle', False), ('l1', False), ('within_11.25', True)),
+    classification=(('accuracy', True), ))
 
 
 def main(argv=None) -> dict:
@@ -91,23 +97,38 @@ def main(argv=None) -> dict:
     train_cfg = copy.deepcopy(first_cfg.train_dataloader.dataset)
     train_cfg.pipeline = first_cfg.test_dataloader.dataset.pipeline
     train_set = DATASETS.build(train_cfg)
-    task = 'segmentation' if 'gt_sem_seg' in test_set[0]['data_samples'] \
+    # dense runs wrap their metric in PerTestModeMetric, classifiers do not
+    metric_cfg = first_cfg.test_evaluator.get('metric',
+                                              first_cfg.test_evaluator)
+    sample = test_set[0]['data_samples']
+    task = 'segmentation' if 'gt_sem_seg' in sample \
+        else 'classification' if 'gt_depth_map' not in sample \
+        else 'normals' if metric_cfg.type == 'SurfaceNormalMetric' \
         else 'depth'
     palette = None
-    if task == 'segmentation':
+    if task == 'classification':
+        classes = test_set.metainfo['classes']
+        constant = int(class_histogram(train_set, len(classes)).argmax())
+        baseline = f"majority class ('{classes[constant]}')"
+    elif task == 'segmentation':
         classes = test_set.metainfo['classes']
         counts = label_histogram(train_set, len(classes))
         constant = int(counts.argmax())
         baseline = f"majority class ('{classes[constant]}')"
-        palette = test_set.metainfo.get('palette')
-        palette = np.asarray(palette, np.uint8) if palette is not None \
-            else make_palette(len(classes))
+        palette = dataset_palette(test_set.metainfo)
+    elif task == 'normals':
+        constant = mean_target(train_set)
+        baseline = 'mean normal ({:.2f}, {:.2f}, {:.2f})'.format(*constant)
     else:
         constant = median_target(train_set)
         baseline = f'median depth ({constant:.2f})'
-    metrics = constant_prediction_metrics(test_set, constant,
-                                          first_cfg.test_evaluator.metric)
+    metrics = constant_prediction_metrics(test_set, constant, metric_cfg)
+    # classification keys are <metric>/top<k> already, dense ones get the
+    # test modes
     results[baseline] = {
+        key: float(value)
+        for key, value in metrics.items()
+    } if task == 'classification' else {
         f'{key}/{mode}': float(value)
         for key, value in metrics.items()
         for mode in modes_of(results)
@@ -119,6 +140,8 @@ def main(argv=None) -> dict:
                      f'{task} on {len(test_set)} test images'))
     with open(osp.join(args.out, 'metrics.json'), 'w') as f:
         json.dump(results, f, indent=1)
+    if task == 'classification':
+        return results
     figure = draw_predictions(test_set,
                               range(min(args.num_figures, len(test_set))),
                               models, palette)

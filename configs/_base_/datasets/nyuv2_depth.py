@@ -58,7 +58,15 @@ val_dataloader = dict(
 test_dataloader = val_dataloader
 # metres; per image (mmseg's averaging). protocol='per_batch' (with the
 # val batch size) reproduces official numbers.
-val_evaluator = dict(
+test_evaluator = dict(
     type='PerTestModeMetric',
     metric=dict(type='MaskedDepthMetric', protocol='per_image'))
-test_evaluator = val_evaluator
+# validation also reports the berHu loss (loss_berhu/whole), the official
+# checkpoint selection (the schedule's save_best chooses delta1 or it); in
+# metres it is the official loss on standardised depth times a constant
+val_evaluator = [
+    test_evaluator,
+    dict(
+        type='PerTestModeMetric',
+        metric=dict(type='RegressionLossMetric', loss='berhu'))
+]

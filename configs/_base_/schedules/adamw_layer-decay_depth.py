@@ -2,7 +2,8 @@
 # (0.9, 0.999), lr 1e-4, weight decay 1e-4 (not on 1-D parameters, biases,
 # position tables, global tokens), layer-wise lr decay 0.75, 100 warmup
 # epochs from 1e-6, cosine to 0, fp32 as official; validation every 250
-# epochs (official eval_freq), best checkpoint by delta1.
+# epochs (official eval_freq), best checkpoint by delta1 or, as official, by
+# the validation berHu loss: save_best='loss_berhu/whole', rule='less'.
 optim_wrapper = dict(
     type='OptimWrapper',
     optimizer=dict(
@@ -34,6 +35,10 @@ default_hooks = dict(
         type='CheckpointHook',
         interval=250,
         max_keep_ckpts=1,
+        # or save_best='loss_berhu/whole', rule='less' (official)
         save_best='delta1/whole',
-        rule='greater'))
+        rule='greater'),
+    # figures of inputs, ground truth and prediction every 50 validation /
+    # test batches, off (draw=False) unless tools/test.py --show-dir
+    visualization=dict(type='DenseVisualizationHook'))
 custom_hooks = [dict(type='CheckFiniteLossHook')]

@@ -40,5 +40,8 @@ default_hooks = dict(
         interval=1,
         max_keep_ckpts=1,
         save_best='mIoU/resize_pad',
-        rule='greater'))
+        rule='greater'),
+    # figures of inputs, ground truth and prediction every 50 validation /
+    # test batches, off (draw=False) unless tools/test.py --show-dir
+    visualization=dict(type='DenseVisualizationHook'))
 custom_hooks = [dict(type='CheckFiniteLossHook')]

@@ -58,10 +58,11 @@ class SyntheticScenes(BaseDataset):
         for t in pipeline:
             name = t.get('type') if isinstance(t, dict) else type(t)
             name = getattr(name, '__name__', name)
-            if name == 'LoadMultiModalImages':
+            if name in ('LoadMultiModalImages',
+                        'LoadMultiModalRandomResizedCrop'):
                 raise ValueError(
                     'SyntheticScenes renders the modalities itself; remove '
-                    'LoadMultiModalImages from its pipeline')
+                    f'{name} from its pipeline')
         self.num_scenes = int(num_scenes)
         self.seed = int(seed)
         self.image_size = to_image_size(image_size)

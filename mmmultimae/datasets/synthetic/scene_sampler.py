@@ -12,12 +12,16 @@ from .metainfo import (BOX, CYLINDER, PAINTING, PILLAR, RUG, SCENE_TYPES,
                        SPHERE, TABLE)
 
 # Relative frequencies of (box, sphere, cylinder, table) and probabilities
-# of (pillar, rug, painting) per scene type.
+# of (pillar, rug, painting) per scene type. Each type is dominated by one
+# kind of object so that the type is recognisable from the image (a linear
+# classifier on the ground-truth class areas reaches ~0.9 on held-out
+# scenes; with milder mixes it stayed near 0.6 and the demo's scene-type
+# transfer and k-NN monitor could not tell a good encoder from chance).
 _OBJECT_MIX = {
-    'storage': ((0.6, 0.1, 0.2, 0.1), (0.6, 0.3, 0.3)),
-    'lounge': ((0.2, 0.15, 0.25, 0.4), (0.3, 0.85, 0.6)),
-    'gallery': ((0.25, 0.35, 0.3, 0.1), (0.5, 0.4, 0.95)),
-    'playroom': ((0.25, 0.4, 0.25, 0.1), (0.2, 0.85, 0.5)),
+    'storage': ((0.85, 0.05, 0.05, 0.05), (0.7, 0.05, 0.05)),
+    'lounge': ((0.05, 0.1, 0.05, 0.8), (0.1, 0.95, 0.3)),
+    'gallery': ((0.05, 0.15, 0.75, 0.05), (0.3, 0.1, 1.0)),
+    'playroom': ((0.1, 0.8, 0.05, 0.05), (0.05, 0.6, 0.1)),
 }
 
 

@@ -1,6 +1,10 @@
 # Copyright (c) mmmultimae contributors. All rights reserved.
+from .corruptions import (ALL_CORRUPTIONS, COMMON_CORRUPTIONS,
+                          EXTRA_CORRUPTIONS, ImageCorruption, corrupt_image)
 from .formatting import (DEFAULT_META_KEYS, SEG_META_KEYS,
                          PackMultiModalInputs, PackMultiModalSegInputs)
+from .fused_loading import LoadMultiModalRandomResizedCrop, nearest_indices
+from .image_loading import LoadImageFromFileStrict, load_rgb_image
 from .label_transforms import AdaptSegLabels, adapt_seg_labels
 from .loading import LOADABLE_MODALITIES, LoadMultiModalImages
 from .processing import (DEFAULT_INTERPOLATIONS, DownsampleLabels,
@@ -22,5 +26,7 @@ __all__ = [
     'PackMultiModalSegInputs', 'SEG_META_KEYS', 'MultiModalColorJitter',
     'MultiModalRandomGrayscale', 'MultiModalRandomResize', 'MultiModalResize',
     'MultiModalPad', 'MultiModalRandomCrop', 'DEFAULT_PAD_VALUES',
-    'resize_sample'
+    'resize_sample', 'ImageCorruption', 'corrupt_image', 'ALL_CORRUPTIONS',
+    'COMMON_CORRUPTIONS', 'EXTRA_CORRUPTIONS', 'LoadImageFromFileStrict',
+    'load_rgb_image', 'LoadMultiModalRandomResizedCrop', 'nearest_indices'
 ]

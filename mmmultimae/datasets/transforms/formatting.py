@@ -120,7 +120,9 @@ class PackMultiModalSegInputs(PackMultiModalInputs):
 
     - ``gt_sem_seg``: int64 ``(1, H, W)`` from the ``seg_target`` modality;
     - ``gt_depth_map``: float32 ``(C, H, W)`` from the ``depth_target``
-      modality (depth, or any dense regression target);
+      modality (depth, or any dense regression target; a uint8 ``normal``
+      file code is decoded to unit vectors, float maps such as
+      Taskonomy's decoded tasks are kept);
     - ``gt_valid_mask``: bool ``(1, H, W)`` from ``mask_valid`` when the
       sample has it (valid depth; padding is invalid).
 
@@ -171,6 +173,9 @@ class PackMultiModalSegInputs(PackMultiModalInputs):
                                      f'{array.shape}')
                 target = target.long()[None]
             else:
+                if key == 'normal' and array.dtype == np.uint8:
+                    # the file code, decoded to unit vectors as an input
+                    target = torch.from_numpy(decode_normals(array))
                 target = target.float()
                 target = target[None] if array.ndim == 2 else \
                     target.permute(2, 0, 1)

@@ -72,7 +72,9 @@ class LoadMultiModalImages(BaseTransform):
     - ``rgb``: uint8 ``(H, W, 3)`` (any PIL mode, converted to RGB);
     - ``depth``: float32 ``(H, W)``, the raw value times ``depth_scale``
       (16-bit PNG or JPEG 2000, 32-bit or float TIFF);
-    - ``semseg``: uint8 ``(H, W)`` class ids (palette or 8-bit image);
+    - ``semseg``: ``(H, W)`` class ids, uint8 from a palette or 8-bit
+      image, uint16 from a 16-bit PNG (more than 255 classes, e.g. the
+      pseudo-labels of ``tools/dataset_converters/pseudo_label.py``);
     - ``normal``: uint8 ``(H, W, 3)``, the file's ``(n + 1) / 2 * 255``
       code (decoded by :class:`PackMultiModalInputs`);
     - ``mask_valid``: bool ``(H, W)``, True where the 1-bit or 8-bit file is
@@ -141,8 +143,10 @@ class LoadMultiModalImages(BaseTransform):
             raise OSError(
                 f"cannot read {modality} file '{path}': {err}") from err
 
-    def transform(self, results: Dict) -> Optional[Dict]:
-        """Load every modality of ``results['img_path']``."""
+    def sample_paths(self, results: Dict) -> Dict[str, str]:
+        """The paths of the modalities to load, in order (required ones,
+        then the optional ones the sample has); an mmseg-style sample's
+        ``img_path`` is turned into a dict in ``results``."""
         paths = results.get('img_path')
         if isinstance(paths, str):  # an mmseg dataset's sample
             paths = dict(rgb=paths)
@@ -160,19 +164,29 @@ class LoadMultiModalImages(BaseTransform):
                 f'(sample has {sorted(paths)})')
         wanted = self.modalities + tuple(
             m for m in self.optional_modalities if m in paths)
+        return {m: paths[m] for m in wanted}
+
+    def skip_sample(self, err: Exception) -> None:
+        """Raise ``err``, or (``on_error='skip'``) count and log it."""
+        if self.on_error == 'raise':
+            raise err
+        self.num_skipped += 1
+        print_log(
+            f'{self.__class__.__name__}: skipped a sample ({err}); '
+            f'{self.num_skipped} skipped so far in this process',
+            logger='current',
+            level=logging.WARNING)
+
+    def transform(self, results: Dict) -> Optional[Dict]:
+        """Load every modality of ``results['img_path']``."""
+        paths = self.sample_paths(results)
+        wanted = tuple(paths)
         loaded = {}
         for mod in wanted:
             try:
                 loaded[mod] = self._load(mod, paths[mod])
             except (OSError, ValueError) as err:
-                if self.on_error == 'raise':
-                    raise
-                self.num_skipped += 1
-                print_log(
-                    f'LoadMultiModalImages: skipped a sample ({err}); '
-                    f'{self.num_skipped} skipped so far in this process',
-                    logger='current',
-                    level=logging.WARNING)
+                self.skip_sample(err)
                 return None
         results.update(loaded)
         results['modalities'] = wanted

@@ -140,8 +140,9 @@ def resized_crop(array: np.ndarray, box: Tuple[int, int, int, int],
     """Crop ``box`` from an image array and resize it with PIL.
 
     Args:
-        array (np.ndarray): uint8 ``(H, W)``/``(H, W, 3)``, float32 or bool
-            ``(H, W)``.
+        array (np.ndarray): uint8 ``(H, W)``/``(H, W, 3)``, float32, bool,
+            or uint16 / int32 ``(H, W)`` (label maps of more than 256
+            classes, read from 16-bit PNGs).
         box (tuple[int, int, int, int]): ``(x1, y1, x2, y2)`` in pixels
             (``x2``/``y2`` exclusive).
         size (tuple[int, int]): Output ``(h, w)``.
@@ -154,9 +155,9 @@ def resized_crop(array: np.ndarray, box: Tuple[int, int, int, int],
     if array.dtype == np.bool_:
         return resized_crop(array.view(np.uint8), box, size,
                             interpolation).astype(bool)
-    if array.dtype not in (np.uint8, np.float32):
-        raise TypeError(f'resized_crop supports uint8, float32 and bool '
-                        f'arrays, got {array.dtype}')
+    if array.dtype not in (np.uint8, np.uint16, np.int32, np.float32):
+        raise TypeError(f'resized_crop supports uint8, uint16, int32, '
+                        f'float32 and bool arrays, got {array.dtype}')
     img = Image.fromarray(array)
     out = img.resize((size[1], size[0]), _PIL_FILTERS[interpolation], box=box)
     return np.array(out)
@@ -301,7 +302,7 @@ class MultiModalRandomFlip(BaseTransform):
 
 @TRANSFORMS.register_module()
 class DownsampleLabels(BaseTransform):
-    """Downsample label maps by an integer factor with PIL nearest.
+    """Downsample label maps by an integer factor as PIL nearest does.
 
     MultiMAE feeds semseg at 1/4 resolution: the official pipeline resizes
     the cropped 224 map to 56 with PIL nearest, i.e. it keeps pixel
@@ -335,10 +336,12 @@ class DownsampleLabels(BaseTransform):
                 raise ValueError(
                     f'DownsampleLabels: {key} map of shape {labels.shape} '
                     f'is not divisible by factor {self.factor}')
-            img = Image.fromarray(labels)
-            results[key] = np.array(
-                img.resize((width // self.factor, height // self.factor),
-                           Image.NEAREST))
+            # PIL's nearest resize by an integer factor f picks pixel
+            # f * i + f // 2 (exact in floating point): slicing is the same
+            # selection, ~10x cheaper
+            half = self.factor // 2
+            results[key] = np.ascontiguousarray(
+                labels[half::self.factor, half::self.factor])
         return results
 
     def __repr__(self) -> str:

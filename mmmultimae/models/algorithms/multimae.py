@@ -278,7 +278,7 @@ class MultiMAE(BaseModel):
         inputs: Dict[str, Tensor],
         masks: Optional[Masks] = None,
         num_visible: Optional[int] = None
-    ) -> Tuple[Dict[str, Tensor], Masks, TokenLayout]:
+    ) -> Tuple[Dict[str, Tensor], Masks, TokenLayout, Tensor]:
         x, layout, masks, ids_keep, ids_restore = self.encode(
             inputs, masks, num_visible)
         amp_dtype = active_autocast_dtype(x.device.type)
@@ -288,7 +288,53 @@ class MultiMAE(BaseModel):
             name: head(x, layout, ids_keep, ids_restore, x_amp)
             for name, head in self.heads.items()
         }
-        return preds, masks, layout
+        return preds, masks, layout, x
+
+    def pool_tokens(self, tokens: Tensor, pooling: str = 'mean') -> Tensor:
+        """One feature vector per sample from encoder output tokens.
+
+        Args:
+            tokens (Tensor): Encoder output ``(B, n + G, D)`` (``n``
+                encoded modality tokens, then the ``G`` global tokens), e.g.
+                ``forward(mode='tensor')['tokens']``.
+            pooling (str): ``'mean'`` (mean of the ``n`` modality tokens)
+                or ``'global'`` (the first global token).
+
+        Returns:
+            Tensor: ``(B, D)``.
+        """
+        num_global = self.encoder.num_global_tokens
+        if pooling == 'mean':
+            if tokens.shape[1] <= num_global:
+                raise ValueError(f'no modality tokens to pool: tokens '
+                                 f'{tuple(tokens.shape)} hold only the '
+                                 f'{num_global} global tokens')
+            return tokens[:, :tokens.shape[1] - num_global].mean(dim=1)
+        if pooling == 'global':
+            if num_global < 1:
+                raise ValueError("pooling='global' needs a global token; "
+                                 'the encoder has num_global_tokens=0')
+            return tokens[:, tokens.shape[1] - num_global]
+        raise ValueError(f"pooling must be 'mean' or 'global', got "
+                         f'{pooling!r}')
+
+    def extract_feat(self,
+                     inputs: Dict[str, Tensor],
+                     pooling: str = 'mean') -> Tensor:
+        """Pooled features of the encoder on every token of the inputs (no
+        masking), e.g. for k-NN or linear-probe monitors.
+
+        Args:
+            inputs (dict[str, Tensor]): Preprocessed modalities; those that
+                are not input modalities of the model are ignored (pass only
+                ``rgb`` for RGB features).
+            pooling (str): See :meth:`pool_tokens`.
+
+        Returns:
+            Tensor: ``(B, D)``.
+        """
+        tokens, _ = self.encoder.forward_tokens(self._encoder_inputs(inputs))
+        return self.pool_tokens(tokens, pooling)
 
     # ------------------------------------------------------------------
     # modes
@@ -315,15 +361,17 @@ class MultiMAE(BaseModel):
         Returns:
             ``'loss'``: ``{'loss_<head>': Tensor}``; ``'predict'``: one
             data element per sample (see :meth:`predict`); ``'tensor'``:
-            ``dict(preds={head: (B, N, C*ph*pw)}, masks={...})``.
+            ``dict(preds={head: (B, N, C*ph*pw)}, masks={...},
+            tokens=(B, n_vis + G, D))``, ``tokens`` being the encoder output
+            (see :meth:`pool_tokens`).
         """
         if mode == 'loss':
             return self.loss(inputs, data_samples, masks)
         if mode == 'predict':
             return self.predict(inputs, data_samples, masks)
         if mode == 'tensor':
-            preds, masks, _ = self._forward(inputs, masks)
-            return dict(preds=preds, masks=masks)
+            preds, masks, _, tokens = self._forward(inputs, masks)
+            return dict(preds=preds, masks=masks, tokens=tokens)
         raise ValueError(f'Invalid mode {mode!r}: expected "loss", '
                          '"predict" or "tensor"')
 
@@ -351,7 +399,7 @@ class MultiMAE(BaseModel):
     def _masked_losses(self, inputs: Dict[str, Tensor], masks: Masks,
                        num_visible: Optional[int]) -> Dict[str, Tensor]:
         """Forward and losses for given masks (what ``compile`` compiles)."""
-        preds, masks, _ = self._forward(inputs, masks, num_visible)
+        preds, masks, _, _ = self._forward(inputs, masks, num_visible)
         losses = {
             name: self.heads[name].loss(pred, inputs, masks)
             for name, pred in preds.items()
@@ -380,7 +428,7 @@ class MultiMAE(BaseModel):
             heads) and ``mask_<modality>`` (the ``(h, w)`` bool token mask
             used, True = masked).
         """
-        preds, masks, layout = self._forward(inputs, masks)
+        preds, masks, layout, _ = self._forward(inputs, masks)
         batch = next(iter(preds.values())).shape[0]
         if data_samples is None:
             data_samples = [BaseDataElement() for _ in range(batch)]

@@ -260,6 +260,13 @@ class MultiViT(BaseModule):
                              '(full-resolution sizes)')
         return next(iter(sizes.values()))
 
+    @property
+    def table_image_size(self) -> Tuple[int, int]:
+        """Full-resolution ``(H, W)`` the first adapter's position table
+        was built for (the training size); inputs of other sizes use
+        resized tables."""
+        return tuple(next(iter(self.adapters.values())).image_size)
+
     def stride_level(self, name: str) -> int:
         """Downsampling of modality ``name``'s input w.r.t. full
         resolution (4 for 1/4-resolution label maps)."""

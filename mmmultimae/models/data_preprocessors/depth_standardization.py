@@ -1,6 +1,6 @@
 # Copyright (c) mmmultimae contributors. All rights reserved.
 """Robust per-sample depth standardisation with a valid-pixel mask."""
-from typing import Optional
+from typing import Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -51,6 +51,36 @@ def standardize_depth(depth: Tensor,
     Returns:
         Tensor: float32 maps of the input's shape.
     """
+    mean, std, usable = depth_statistics(depth, valid, trim, eps)
+    batch = depth.shape[0]
+    flat = depth.reshape(batch, -1).float()
+    valid_flat = torch.ones_like(flat, dtype=torch.bool) if valid is None \
+        else valid.reshape(batch, -1)
+    zero = flat.new_zeros(())
+    out = torch.where(valid_flat & usable[:, None],
+                      (flat - mean[:, None]) / std[:, None], zero)
+    return out.reshape(depth.shape)
+
+
+def depth_statistics(depth: Tensor,
+                     valid: Optional[Tensor] = None,
+                     trim: float = 0.1,
+                     eps: float = 1e-6) -> Tuple[Tensor, Tensor, Tensor]:
+    """The per-sample statistics :func:`standardize_depth` uses.
+
+    Args:
+        depth (Tensor): Depth maps ``(B, 1, H, W)`` (any ``(B, ...)``).
+        valid (Tensor, optional): Bool mask of the same shape, True =
+            valid; None = all pixels.
+        trim (float): Fraction cut at each end of the sorted valid values.
+        eps (float): Added to the variance.
+
+    Returns:
+        tuple[Tensor, Tensor, Tensor]: float32 ``mean`` and ``std``
+        (``sqrt(var + eps)``) of shape ``(B,)``, and bool ``usable``
+        ``(B,)``: False where the kept slice has fewer than 2 values (the
+        sample is then standardised to zeros and cannot be undone).
+    """
     if not 0 <= trim < 0.5:
         raise ValueError(f'trim must be in [0, 0.5), got {trim}')
     if depth.dim() < 2:
@@ -86,12 +116,33 @@ def standardize_depth(depth: Tensor,
     position = torch.arange(num_pixels, device=flat.device)
     kept = (position >= low) & (position < high)
     count = kept.sum(dim=1, keepdim=True)
-    usable = count >= 2
     zero = flat.new_zeros(())
     mean = torch.where(kept, ordered, zero).sum(
         dim=1, keepdim=True) / count.clamp(min=1)
     sq_dev = torch.where(kept, (ordered - mean).square(), zero)
     var = sq_dev.sum(dim=1, keepdim=True) / (count - 1).clamp(min=1)
     std = torch.sqrt(var + eps)
-    out = torch.where(valid_flat & usable, (flat - mean) / std, zero)
-    return out.reshape(depth.shape)
+    return mean[:, 0], std[:, 0], count[:, 0] >= 2
+
+
+def unstandardize_depth(standardized: Tensor, mean: Tensor,
+                        std: Tensor) -> Tensor:
+    """Undo :func:`standardize_depth`: ``x * std + mean`` per sample.
+
+    Args:
+        standardized (Tensor): ``(B, ...)`` maps in standardised units
+            (e.g. a depth decoder's prediction).
+        mean (Tensor): ``(B,)`` means from :func:`depth_statistics`.
+        std (Tensor): ``(B,)`` standard deviations from
+            :func:`depth_statistics`.
+
+    Returns:
+        Tensor: float32 maps in the units of the depth the statistics were
+        computed on.
+    """
+    if mean.shape != (standardized.shape[0], ) or mean.shape != std.shape:
+        raise ValueError(f'mean and std must be (B,) = '
+                         f'({standardized.shape[0]},), got '
+                         f'{tuple(mean.shape)} and {tuple(std.shape)}')
+    shape = (-1, ) + (1, ) * (standardized.dim() - 1)
+    return standardized.float() * std.view(shape) + mean.view(shape)

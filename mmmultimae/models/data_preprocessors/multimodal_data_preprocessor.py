@@ -203,6 +203,15 @@ class MultiModalDataPreprocessor(BaseDataPreprocessor):
         return (getattr(self, f'{name}_mean').flatten().tolist(),
                 getattr(self, f'{name}_std').flatten().tolist())
 
+    def standardization(self, name: str) -> Optional[Dict[str, float]]:
+        """``dict(trim=..., eps=...)`` of a modality standardised per
+        sample (:func:`standardize_depth`, e.g. depth); None when it is not
+        standardised."""
+        cfg = self.configs.get(name)
+        if cfg is None or not cfg.get('standardize'):
+            return None
+        return dict(trim=cfg['trim'], eps=cfg['eps'])
+
     def _normalize(self, name: str, x: Tensor,
                    valid: Optional[Tensor]) -> Tensor:
         cfg = self.configs[name]

@@ -8,9 +8,11 @@ in fp32 with the recorded output:
 
     relative error = max|ours - official| / max|official| <= 1e-5.
 
-(a) the head alone, on the recorded encoder tokens (main-task slices,
-reshaped row-major to maps, global token dropped); (b) end to end, our
-``MultiViT`` built and loaded from the record's ``model`` and the head.
+(a) the head alone, on the recorded encoder tokens (decode heads: main-task
+slices, reshaped row-major to maps, global token dropped; the
+classification head: all tokens); (b) end to end, our ``MultiViT`` built
+and loaded from the record's ``model`` and the head (classification: in a
+``MultiViTClassifier``).
 """
 import warnings
 from typing import List, Tuple
@@ -20,6 +22,9 @@ import torch
 import torch.nn.functional as F
 from official_fixtures import load_official_fixture
 
+from mmmultimae.models.classifiers import (MultiViTClassifier,
+                                           convert_official_cls_head,
+                                           convert_official_cls_head_cfg)
 from mmmultimae.models.converters import (convert_official_encoder_cfg,
                                           convert_official_multimae,
                                           load_converted)
@@ -32,6 +37,7 @@ FIXTURE = load_official_fixture()
 RECORDS = FIXTURE['finetune_heads']
 DECODE_HEADS = ('ConvNeXtAdapter', 'SegmenterMaskTransformerAdapter',
                 'DPTOutputAdapter')
+CLS_HEAD = 'LinearOutputAdapter'
 
 
 def rel_err(ours: torch.Tensor, ref: torch.Tensor) -> float:
@@ -44,14 +50,15 @@ def official_class(record: dict) -> str:
     return record['class'].rsplit('.', 1)[-1]
 
 
-def skip_unless_decode_head(record: dict) -> None:
-    if official_class(record) not in DECODE_HEADS:
-        pytest.skip(f'{record["class"]} is a classification head, not a '
-                    'decode head (tested with the classifier)')
+def is_cls_head(record: dict) -> bool:
+    return official_class(record) == CLS_HEAD
 
 
 def head_config(record: dict) -> Tuple[dict, dict]:
     """Our head config and backbone settings from the recorded kwargs."""
+    if is_cls_head(record):
+        return convert_official_cls_head_cfg(
+            record['kwargs'], record['init_call']['dim_tokens_enc']), {}
     head, backbone = convert_official_head_cfg(
         record['class'], record['kwargs'],
         record['init_call']['dim_tokens_enc'])
@@ -64,6 +71,10 @@ def build_head(record: dict) -> Tuple[torch.nn.Module, dict]:
     head_cfg, backbone = head_config(record)
     head = MODELS.build(head_cfg).eval()
     kwargs = record['kwargs']
+    if is_cls_head(record):
+        head.load_state_dict(
+            convert_official_cls_head(record['state_dict']), strict=True)
+        return head, backbone
     with warnings.catch_warnings():
         # DPT: the never-used refinenet4.resConfUnit1 weights are reported.
         warnings.simplefilter('ignore', UserWarning)
@@ -139,10 +150,12 @@ def build_encoder(record: dict, backbone: dict) -> torch.nn.Module:
 @pytest.mark.parametrize('name', sorted(RECORDS))
 def test_head_alone(name):
     record = RECORDS[name]
-    skip_unless_decode_head(record)
     head, backbone = build_head(record)
     with torch.no_grad():
-        out = head(tuple(official_maps(record, backbone)))
+        if is_cls_head(record):  # every token, the global one last
+            out = head((record['input']['encoder_tokens'], ))
+        else:
+            out = head(tuple(official_maps(record, backbone)))
     ref = record['output']
     err = rel_err(to_output_size(out, ref), ref)
     assert err <= TOL, f'{name}: relative error {err:.3g} > {TOL}'
@@ -151,18 +164,27 @@ def test_head_alone(name):
 @pytest.mark.parametrize('name', sorted(RECORDS))
 def test_head_end_to_end(name):
     record = RECORDS[name]
-    skip_unless_decode_head(record)
     head, backbone = build_head(record)
     encoder = build_encoder(record, backbone)
     with torch.no_grad():
-        maps = encoder(record['inputs'])
-        out = head(maps)
+        if is_cls_head(record):
+            # the inputs are normalised already: no data preprocessor
+            model = MultiViTClassifier(backbone=encoder, head=head).eval()
+            out = model(record['inputs']['rgb'], mode='tensor')
+        else:
+            out = head(encoder(record['inputs']))
     ref = record['output']
     err = rel_err(to_output_size(out, ref), ref)
     assert err <= TOL, f'{name} end to end: relative error {err:.3g} > {TOL}'
 
 
-def test_every_decode_head_class_is_recorded():
-    """The fixture really exercises the three official decode heads."""
+def test_every_head_class_is_recorded():
+    """The fixture really exercises the three official decode heads and
+    both poolings of the classification head."""
     recorded = {official_class(r) for r in RECORDS.values()}
-    assert set(DECODE_HEADS) <= recorded
+    assert set(DECODE_HEADS) | {CLS_HEAD} <= recorded
+    poolings = {
+        r['kwargs'].get('use_mean_pooling', True)
+        for r in RECORDS.values() if is_cls_head(r)
+    }
+    assert poolings == {True, False}

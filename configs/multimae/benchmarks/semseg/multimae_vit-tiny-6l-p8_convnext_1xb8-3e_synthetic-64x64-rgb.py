@@ -44,5 +44,8 @@ val_dataloader = None
 val_cfg = None
 val_evaluator = None
 default_hooks = dict(
-    logger=dict(interval=32), checkpoint=dict(interval=3, save_best=None))
+    logger=dict(interval=32),
+    checkpoint=dict(interval=3, save_best=None),
+    # 8 figures of the 64 test scenes with tools/test.py --show-dir
+    visualization=dict(interval=8))
 env_cfg = dict(cudnn_benchmark=False)

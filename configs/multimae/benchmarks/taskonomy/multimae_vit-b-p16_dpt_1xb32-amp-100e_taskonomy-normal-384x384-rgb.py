@@ -1,0 +1,30 @@
+# MultiMAE ViT-B/16 + DPT on Taskonomy surface normals (8-bit RGB / 255) from
+# rgb (supplementary B.4, Table 5; Tables 7/8 column "normal"; official
+# cfgs/finetune/taskonomy/rgb2normal-1k): 1 GPU x 32, 100 epochs, 384 x 384,
+# masked L1, best validation loss.
+_base_ = [
+    '../../../_base_/models/multimae_vit-b-p16_dpt-taskonomy.py',
+    '../../../_base_/datasets/taskonomy.py',
+    '../../../_base_/schedules/adamw_layer-decay_taskonomy.py',
+    '../../../_base_/default_runtime.py'
+]
+task = 'normal'
+model = dict(decode_head=dict(num_classes=3))
+pipeline = [
+    dict(
+        type='LoadTaskonomyTasks',
+        tasks=('rgb', task, 'mask_valid'),
+        image_size=384),
+    dict(type='PackMultiModalSegInputs', inputs=('rgb', ), depth_target=task),
+]
+# the files of rgb, the target and depth_zbuffer (for mask_valid)
+data = dict(
+    dataset=dict(tasks=('rgb', task, 'depth_zbuffer'), pipeline=pipeline))
+train_dataloader = data
+val_dataloader = data
+test_dataloader = data
+# also the angular errors (Taskonomy normals are (n + 1) / 2 in [0, 1])
+test_evaluator = [
+    dict(type='RegressionLossMetric', loss='l1'),
+    dict(type='SurfaceNormalMetric', encoding='unit_interval')
+]
