@@ -149,6 +149,7 @@ def _expected_mce():
 
 def test_table9_row_and_json(tool, data_root, checkpoint, tmp_path, capsys):
     out_json = str(tmp_path / 'robustness.json')
+
     def current_scope():
         instance = DefaultScope.get_current_instance()
         return None if instance is None else instance.scope_name
