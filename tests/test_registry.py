@@ -60,3 +60,30 @@ def test_mmseg_modules_build_by_name_under_our_scope():
 def test_unknown_type_still_raises():
     with pytest.raises(KeyError, match='NoSuchHead'):
         MODELS.build(dict(type='NoSuchHead'))
+
+
+def test_lazy_locations_in_order_until_found_and_import_errors(
+        tmp_path, monkeypatch):
+    """A miss imports the lazy locations one by one until the key
+    resolves; one that cannot be imported (a package not installed) is
+    skipped, and named if the key is found nowhere."""
+    import sys
+
+    from mmmultimae.registry import LazyParentRegistry
+    (tmp_path / 'lazy_holder.py').write_text(
+        'from mmmultimae.registry import LazyParentRegistry\n'
+        "REG = LazyParentRegistry('thing', scope='lazy_test', "
+        "lazy_locations=['no_such_package_x', 'lazy_impl', 'lazy_never'])\n")
+    (tmp_path / 'lazy_impl.py').write_text(
+        'from lazy_holder import REG\n\n\n'
+        '@REG.register_module()\nclass Thing:\n    pass\n')
+    (tmp_path / 'lazy_never.py').write_text(
+        "raise AssertionError('imported although the key was found')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    from lazy_holder import REG
+    assert isinstance(REG, LazyParentRegistry)
+    assert REG.get('Thing').__name__ == 'Thing'
+    assert 'lazy_never' not in sys.modules
+    REG.lazy_locations.remove('lazy_never')
+    with pytest.raises(ImportError, match=r"'Nope'.*no_such_package_x"):
+        REG.get('Nope')

@@ -347,7 +347,7 @@ def test_modality_must_have_an_adapter():
         MODELS.build(tiny_cfg() | dict(modality='depth'))
 
 
-def test_pretraining_does_not_import_mmpretrain():
+def test_only_classification_imports_mmpretrain():
     code = textwrap.dedent('''
         import sys
         from mmengine.config import Config
@@ -359,6 +359,12 @@ def test_pretraining_does_not_import_mmpretrain():
             'synthetic-demo.py')
         MODELS.build(cfg.model)
         assert 'mmpretrain' not in sys.modules, 'pre-training'
+        cfg = Config.fromfile(
+            'configs/multimae/benchmarks/semseg/multimae_vit-tiny-6l-p8_'
+            'convnext_1xb8-3e_synthetic-64x64-rgb.py')
+        cfg.model.backbone.init_cfg = None
+        MODELS.build(cfg.model)
+        assert 'mmpretrain' not in sys.modules, 'segmentation'
         MODELS.build(dict(type='MultiViTClassifier', backbone=dict(
             type='MultiViT', adapters=dict(rgb=dict(
                 type='PatchInputAdapter', in_channels=3, image_size=32)),
