@@ -54,6 +54,8 @@ def pretrain(data_root: str, work_dir: str, iters: int, seed: int) -> str:
     cfg.train_dataloader.dataset.pipeline[1].size = CROP
     cfg.train_dataloader.dataset.data_root = data_root
     cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=iters)
+    # no held-out evaluation during this pre-training
+    cfg.val_dataloader = cfg.val_cfg = cfg.val_evaluator = None
     warmup = iters // 10
     cfg.param_scheduler = [
         dict(type='LinearLR', start_factor=1e-3, by_epoch=False, end=warmup),

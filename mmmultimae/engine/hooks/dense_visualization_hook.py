@@ -8,6 +8,7 @@ import numpy as np
 from mmengine.dist import is_main_process
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
+from mmengine.runner import BaseLoop, Runner
 from PIL import Image
 
 from mmmultimae.registry import HOOKS
@@ -106,7 +107,8 @@ class DenseVisualizationHook(Hook):
             return
         if not self.every_n_inner_iters(batch_idx, self.interval):
             return
-        folder = f'val_iter_{runner.iter:06d}' if mode == 'val' else mode
+        step = self._train_iter(runner)
+        folder = f'val_iter_{step:06d}' if mode == 'val' else mode
         folder = osp.join(runner.work_dir, self.out_dir, folder)
         metainfo = self._metainfo.get(mode)
         inputs = self.model_inputs(runner.model, data_batch)
@@ -120,7 +122,19 @@ class DenseVisualizationHook(Hook):
             Image.fromarray(image).save(path)
             self.written.append(path)
             runner.visualizer.add_image(
-                f'{mode}_{stem}', image, step=runner.iter)
+                f'{mode}_{stem}', image, step=step)
+
+    @staticmethod
+    def _train_iter(runner) -> int:
+        """The training iteration, 0 in a run without training.
+
+        ``runner.iter`` would build the train loop, and with it the training
+        set, which a test-only run (``tools/test.py``) may not have.
+        """
+        if isinstance(runner, Runner) and not isinstance(
+                runner._train_loop, BaseLoop):
+            return 0
+        return runner.iter
 
     @staticmethod
     def model_inputs(model, data_batch) -> dict:
