@@ -23,24 +23,24 @@ other tools reuse them.
 import copy
 import os
 import os.path as osp
-import sys
 import warnings
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from mmengine.config import Config, ConfigDict
+from mmengine.config import Config
 from mmengine.infer import BaseInferencer
 from mmengine.model import revert_sync_batchnorm
 from mmengine.runner.checkpoint import (_load_checkpoint,
                                         _load_checkpoint_to_model)
 from mmengine.structures import BaseDataElement, PixelData
-from mmengine.utils import ProgressBar
 from PIL import Image
 from torch import Tensor, nn
 
-from mmmultimae.datasets.transforms import (DownsampleLabels,
+from mmmultimae.datasets.multimodal_image_folder import IMAGE_EXTENSIONS
+from mmmultimae.datasets.transforms import (LOADABLE_MODALITIES,
+                                            DownsampleLabels,
                                             LoadMultiModalImages,
                                             PackMultiModalInputs)
 from mmmultimae.datasets.transforms.processing import DEFAULT_INTERPOLATIONS
@@ -49,6 +49,7 @@ from mmmultimae.models.data_preprocessors import (depth_statistics,
                                                   standardize_depth,
                                                   unstandardize_depth)
 from mmmultimae.models.heads import SemSegReconstructionHead
+from mmmultimae.models.utils import to_2tuple_int
 from mmmultimae.registry import MODELS
 from mmmultimae.utils import register_all_modules
 from mmmultimae.visualization.reconstruction import (colorize_depth,
@@ -57,14 +58,13 @@ from mmmultimae.visualization.reconstruction import (colorize_depth,
                                                      mask_image, minmax_image,
                                                      paste_visible,
                                                      robust_range)
+from .pseudo_label import first_test_mode
 from .reconstruction import (masks_from_spec, reconstruction_rows,
                              sample_masks, semseg_palette)
 
-#: Files taken as images when a folder is given.
-IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp',
-                    '.jp2')
 #: Modalities the loader can read from files and arrays.
-SUPPORTED_MODALITIES = ('rgb', 'depth', 'semseg', 'normal')
+SUPPORTED_MODALITIES = tuple(m for m in LOADABLE_MODALITIES
+                             if m != 'mask_valid')
 #: Units reported in ``units`` (pre-training models).
 UNITS_UINT8 = 'uint8 [0, 255]'
 UNITS_INPUT = 'input'
@@ -340,14 +340,6 @@ def _semseg_meta(meta: dict) -> dict:
     return out
 
 
-def _to_hw(size: Union[int, Sequence[int]]) -> Tuple[int, int]:
-    if isinstance(size, int):
-        return size, size
-    if len(size) != 2:
-        raise ValueError(f'image_size must be an int or (H, W), got {size!r}')
-    return int(size[0]), int(size[1])
-
-
 def _check_array(modality: str, array: np.ndarray, where: str) -> np.ndarray:
     """Check a user array and convert it to what the pipeline reads."""
     shape, dtype = array.shape, array.dtype
@@ -469,8 +461,8 @@ class MultiMAEInferencer(BaseInferencer):
         depth_scale (float, optional): Factor applied to depth files;
             default the config's ``LoadMultiModalImages`` value (metres for
             the synthetic scenes), else ``2**-16``.
-        show_progress (bool): Show a progress bar over the inputs (stderr).
-            Defaults to False.
+        show_progress (bool): Show ``BaseInferencer``'s progress display
+            over the batches. Defaults to False.
 
     Example:
         >>> inferencer = MultiMAEInferencer(
@@ -501,9 +493,6 @@ class MultiMAEInferencer(BaseInferencer):
             raise FileNotFoundError(f"config '{model}' not found")
         if weights is not None and not osp.isfile(weights):
             raise FileNotFoundError(f"checkpoint '{weights}' not found")
-        self._image_size = image_size
-        self._depth_scale = depth_scale
-        self.dataset_meta: dict = {}
         self.num_inputs_seen = 0
         super().__init__(
             model=model,
@@ -518,8 +507,8 @@ class MultiMAEInferencer(BaseInferencer):
             self.model.input_modalities if self.kind ==
             'pretrain' else self.encoder.modalities)
         if self.kind == 'pretrain':
-            self.image_size = _to_hw(image_size
-                                     or self.encoder.table_image_size)
+            self.image_size = to_2tuple_int(
+                image_size or self.encoder.table_image_size, 'image_size')
         elif image_size is not None:
             raise ValueError('image_size applies to pre-training models; '
                              f'{type(self.model).__name__} runs at the '
@@ -543,10 +532,7 @@ class MultiMAEInferencer(BaseInferencer):
             None if weights is None else _load_checkpoint(weights, 'cpu'), cfg)
         test_cfg = getattr(model, 'test_cfg', None)
         if isinstance(test_cfg, dict) and 'mode' in test_cfg:
-            modes = test_cfg['mode']
-            first = modes if isinstance(modes, str) else list(modes)[0]
-            model.test_cfg = ConfigDict(
-                dict(test_cfg, mode=first, protocol='full'))
+            model.test_cfg = first_test_mode(test_cfg)
         if torch.device(device).type == 'cpu' or not torch.cuda.is_available():
             model = revert_sync_batchnorm(model)
         return model.to(device).eval()
@@ -902,8 +888,9 @@ class MultiMAEInferencer(BaseInferencer):
                         k: v[i]
                         for k, v in units.items()
                     },
-                    masks={
-                        m: result.get(f'mask_{m}').cpu().numpy()
+                    masks={  # the CPU masks given: no device copies
+                        m: data['masks'][m][i].reshape(
+                            layout.grids[m]).numpy()
                         for m in layout.modalities
                     },
                     natural=sample['natural'],
@@ -1058,6 +1045,7 @@ class MultiMAEInferencer(BaseInferencer):
             for pre-training models (one entry per input, see the class
             docstring).
         """
+        self.num_inputs_seen += len(preds)
         if return_datasample:
             return [pred['data_sample'] for pred in preds]
         out = dict(
@@ -1094,23 +1082,14 @@ class MultiMAEInferencer(BaseInferencer):
         Returns:
             dict | list: See :meth:`postprocess`.
         """
-        items = self._inputs_to_list(inputs)
-        bar = ProgressBar(len(items), file=sys.stderr) \
-            if self.show_progress else None
-        preds: List[dict] = []
-        for data in self.preprocess(
-                items,
-                batch_size=batch_size,
-                mask_spec=mask_spec,
-                num_visible=num_visible,
-                seed=seed):
-            preds += self.forward(data)
-            if bar is not None:
-                for _ in data['samples']:
-                    bar.update()
-        self.num_inputs_seen += len(items)
-        visualization = self.visualize(items, preds, return_vis=return_vis)
-        return self.postprocess(preds, visualization, return_datasamples)
+        return super().__call__(
+            inputs,
+            return_datasamples,
+            batch_size,
+            mask_spec=mask_spec,
+            num_visible=num_visible,
+            seed=seed,
+            return_vis=return_vis)
 
 
 def prediction_arrays(sample: BaseDataElement) -> Dict[str, np.ndarray]:

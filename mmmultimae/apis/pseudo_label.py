@@ -68,8 +68,10 @@ from PIL import Image
 from mmmultimae.datasets.multimodal_image_folder import (DEFAULT_EXTENSIONS,
                                                          IMAGE_EXTENSIONS,
                                                          scan_modality)
+from mmmultimae.datasets.synthetic.codecs import encode_depth, palette_image
 from mmmultimae.datasets.synthetic.metainfo import DEPTH_PNG_MAX_M
 from mmmultimae.utils import register_all_modules
+from mmmultimae.visualization.reconstruction import make_palette
 
 #: Name of the meta file at the output root.
 META_FILE = 'pseudo_labels.json'
@@ -121,13 +123,6 @@ def semseg_encoding(num_classes: int) -> str:
         f'0..{MAX_UINT16_CLASSES - 1})')
 
 
-def default_palette(num_classes: int) -> List[List[int]]:
-    """Fixed pseudo-random colours (seed 0) for classes without a palette.
-    """
-    rng = np.random.default_rng(0)
-    return rng.integers(0, 256, (num_classes, 3)).tolist()
-
-
 def encode_semseg(
         labels: np.ndarray,
         encoding: str,
@@ -149,15 +144,13 @@ def encode_semseg(
                          f'fit the {encoding} encoding (0..{top - 1})')
     if encoding == 'uint16':
         return Image.fromarray(labels.astype(np.uint16))
-    img = Image.fromarray(labels.astype(np.uint8), mode='P')
-    colors = [int(c) for color in (palette or []) for c in color][:768]
-    # 256 entries: PIL sizes the PNG bit depth from the palette length
-    img.putpalette(colors + [0] * (768 - len(colors)))
-    return img
+    return palette_image(labels, palette or ())
 
 
 def encode_depth_png(depth: np.ndarray) -> Tuple[np.ndarray, int]:
-    """Metres ``(H, W)`` -> uint16 Omnidata code, clipped to ``[0, 128)``.
+    """Metres ``(H, W)`` -> uint16 Omnidata code (the synthetic scenes'
+    :func:`~mmmultimae.datasets.synthetic.codecs.encode_depth`) of depth
+    clipped to ``[0, 128)`` m.
 
     Returns:
         tuple: The code and the number of clipped pixels.
@@ -168,9 +161,11 @@ def encode_depth_png(depth: np.ndarray) -> Tuple[np.ndarray, int]:
     if not np.isfinite(depth).all():
         raise ValueError(f'depth has {int((~np.isfinite(depth)).sum())} '
                          'non-finite pixels')
-    code = np.rint(depth.astype(np.float64) / DEPTH_SCALE)
-    clipped = int(((code < 0) | (code > 2**16 - 1)).sum())
-    return np.clip(code, 0, 2**16 - 1).astype(np.uint16), clipped
+    # pixels whose code (encode_depth rounds) falls outside 0..2**16 - 1
+    half = DEPTH_SCALE / 2
+    clipped = int(((depth < -half) | (depth >= DEPTH_PNG_MAX_M - half)).sum())
+    top = DEPTH_PNG_MAX_M - DEPTH_SCALE
+    return encode_depth(np.clip(depth, 0, top)), clipped
 
 
 # -- source images and output files -----------------------------------------
@@ -317,7 +312,10 @@ class DenseLabeller:
     Builds the config's model (mmseg's ``init_model`` recipe: no training
     settings, no pre-trained backbone file; the checkpoint holds every
     weight and is loaded strictly), then predicts batches of same-size
-    images (see the module docstring for the geometry).
+    images (see the module docstring for the geometry). mmseg's
+    ``init_model`` / ``inference_model`` themselves are not used: they load
+    non-strictly, guess classes of a checkpoint without ``dataset_meta``
+    and rebuild the test pipeline on every call.
 
     Args:
         task (str): ``'semseg'`` or ``'depth'``.
@@ -406,7 +404,7 @@ class DenseLabeller:
                 self.palette = ([list(map(int, c))
                                  for c in palette] if palette is not None
                                 and len(palette) == self.num_classes else
-                                default_palette(self.num_classes))
+                                make_palette(self.num_classes).tolist())
         self.model = model.to(device).eval()
 
     def _pack(self, image: np.ndarray, path: str) -> dict:

@@ -267,12 +267,6 @@ def insert_before_packing(pipeline: Sequence, transform) -> List:
     return list(pipeline[:i]) + [transform] + list(pipeline[i:])
 
 
-def corruption_transform(corruption: str, severity: int,
-                         seed: Optional[int]) -> ImageCorruption:
-    """The on-the-fly corruption transform."""
-    return ImageCorruption(corruption, severity, seed=seed)
-
-
 # ---------------------------------------------------------------- model
 def test_dataloader_cfg(cfg: Config) -> dict:
     """The config's test dataloader settings (else its val dataloader)."""
@@ -295,16 +289,11 @@ def init_classifier(cfg: Config, checkpoint: str, device: str):
     """Build the config's model and load every weight from ``checkpoint``
     (call it under :func:`config_scope`).
 
-    Pre-training ``init_cfg``s are dropped (the fine-tuned checkpoint holds
-    every weight) and loading is strict: a missing or unexpected key is an
-    error.
+    ``init_weights`` is not called, so pre-training ``init_cfg``s are not
+    read (the fine-tuned checkpoint holds every weight); loading is strict:
+    a missing or unexpected key is an error.
     """
-    model_cfg = copy.deepcopy(cfg.model)
-    model_cfg.pop('init_cfg', None)
-    for part in model_cfg.values():
-        if isinstance(part, dict):
-            part.pop('init_cfg', None)
-    model = MODELS.build(model_cfg)
+    model = MODELS.build(copy.deepcopy(cfg.model))
     load_checkpoint(
         model, checkpoint, map_location='cpu', strict=True, logger='silent')
     return model.to(device).eval()
@@ -318,17 +307,21 @@ def restrict_to_classes(data_samples: Sequence,
     the logits: softmax is monotonic, so the ranking is that of the sliced
     logits."""
     index = torch.as_tensor(list(class_indices), dtype=torch.long)
-    for sample in data_samples:
-        score = sample.pred_score
-        if score.ndim != 1 or score.numel() <= int(index.max()):
-            raise ValueError(
-                f'cannot restrict scores of shape {tuple(score.shape)} to '
-                f'class indices up to {int(index.max())}')
-        sub = score[index.to(score.device)]
+    # one gather and one argmax for the batch (its scores share a shape
+    # and the model's device)
+    scores = torch.stack([sample.pred_score for sample in data_samples])
+    last = int(index.max())
+    if scores.ndim != 2 or scores.shape[1] <= last:
+        raise ValueError(
+            f'cannot restrict scores of shape {tuple(scores.shape[1:])} to '
+            f'class indices up to {last}')
+    scores = scores[:, index.to(scores.device)]
+    labels = scores.argmax(1, keepdim=True)
+    for sample, score, label in zip(data_samples, scores, labels):
         if 'num_classes' in sample.metainfo_keys():
             sample.set_metainfo(dict(num_classes=len(index)))
-        sample.set_field(sub, 'pred_score')
-        sample.set_field(sub.argmax().reshape(1), 'pred_label')
+        sample.set_field(score, 'pred_score')
+        sample.set_field(label, 'pred_label')
 
 
 def _check_num_classes(name: str, data_samples: Sequence,
@@ -542,15 +535,24 @@ def evaluate_robustness(cfg: Config,
     return dict(datasets=results, table9=table, skipped=missing)
 
 
-def _evaluate_datasets(cfg, checkpoint, data_root, datasets, paths,
-                       corruptions, severities, missing, device,
-                       dataloader_overrides) -> Dict[str, Dict]:
+def _prepare(cfg: Config, checkpoint: str, device: str,
+             dataloader_overrides: Optional[Dict]
+             ) -> Tuple[dict, List, torch.nn.Module]:
+    """The test dataloader settings (with the overrides), the strict test
+    pipeline and the loaded model."""
     dataloader_cfg = test_dataloader_cfg(cfg)
     dataloader_cfg.update(dataloader_overrides or {})
     if not dataloader_cfg.get('num_workers'):
         dataloader_cfg['persistent_workers'] = False
     pipeline = strict_test_pipeline(dataloader_cfg['dataset']['pipeline'])
-    model = init_classifier(cfg, checkpoint, device)
+    return dataloader_cfg, pipeline, init_classifier(cfg, checkpoint, device)
+
+
+def _evaluate_datasets(cfg, checkpoint, data_root, datasets, paths,
+                       corruptions, severities, missing, device,
+                       dataloader_overrides) -> Dict[str, Dict]:
+    dataloader_cfg, pipeline, model = _prepare(cfg, checkpoint, device,
+                                               dataloader_overrides)
 
     results: Dict[str, Dict] = {}
     for name in datasets:
@@ -678,14 +680,10 @@ def evaluate_corrupted_val(cfg: Config,
 
 def _evaluate_corrupted_val(cfg, checkpoint, corruptions, severities, seed,
                             reference, device, dataloader_overrides) -> Dict:
-    dataloader_cfg = test_dataloader_cfg(cfg)
-    dataloader_cfg.update(dataloader_overrides or {})
-    if not dataloader_cfg.get('num_workers'):
-        dataloader_cfg['persistent_workers'] = False
-    dataset_cfg = dataloader_cfg['dataset']
-    pipeline = strict_test_pipeline(dataset_cfg['pipeline'])
-    model = init_classifier(cfg, checkpoint, device)
-    dataset = DATASETS.build(dict(dataset_cfg, pipeline=pipeline))
+    dataloader_cfg, pipeline, model = _prepare(cfg, checkpoint, device,
+                                               dataloader_overrides)
+    dataset = DATASETS.build(dict(dataloader_cfg['dataset'],
+                                  pipeline=pipeline))
     if hasattr(dataset, 'full_init'):
         dataset.full_init()
 
@@ -704,8 +702,8 @@ def _evaluate_corrupted_val(cfg, checkpoint, corruptions, severities, seed,
             corrupted = copy.copy(dataset)
             corrupted.pipeline = Compose(
                 insert_before_packing(
-                    pipeline,
-                    corruption_transform(corruption, severity, seed)))
+                    pipeline, ImageCorruption(corruption, severity,
+                                              seed=seed)))
             total += run_model(
                 model,
                 f'val/{corruption}/{severity}',

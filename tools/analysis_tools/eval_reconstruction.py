@@ -36,7 +36,7 @@ Example::
 """
 import argparse
 import json
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import torch
 from mmengine.config import Config, DictAction
@@ -83,9 +83,10 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def evaluate(model, batches: List[dict], seed: int, cross: tuple,
-             constants: Dict[str, torch.Tensor]) -> Dict[str, float]:
-    """Scores of ``model`` (and, under ``baseline/``, of the constants)
-    over the collated batches."""
+             constants: Optional[Dict[str, torch.Tensor]]
+             ) -> Dict[str, float]:
+    """Scores of ``model`` (and, under ``baseline/``, of the constants
+    unless None) over the collated batches."""
     records = []
     for batch in batches:
         records += evaluate_batch(model, batch, seed, cross, constants)
@@ -136,9 +137,11 @@ def main(argv=None) -> dict:
     ])
     first = trained.input_modalities[0]
     cross = (first, )
+    # the baseline does not depend on the model: scored once
     scores = {
-        label: evaluate(model, batches, args.seed, cross, constants)
-        for label, model in (('init', initial), ('trained', trained))
+        label: evaluate(model, batches, args.seed, cross, fitted)
+        for label, model, fitted in (('init', initial, None),
+                                     ('trained', trained, constants))
     }
     table = split_table(scores, cross_modal_name(cross))
 

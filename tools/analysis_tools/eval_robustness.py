@@ -38,12 +38,14 @@ from mmengine.config import Config, DictAction
 sys.path.insert(0,
                 osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
-from mmmultimae.apis.robustness import (DATASET_NAMES,  # noqa: E402
-                                        evaluate_corrupted_val,
-                                        evaluate_robustness,
-                                        format_corrupt_val, format_table9,
-                                        parse_corruptions, parse_paths,
-                                        reference_from_json)
+from mmmultimae.apis.robustness import DATASET_NAMES  # noqa: E402
+from mmmultimae.apis.robustness import evaluate_corrupted_val  # noqa: E402
+from mmmultimae.apis.robustness import evaluate_robustness  # noqa: E402
+from mmmultimae.apis.robustness import format_corrupt_val  # noqa: E402
+from mmmultimae.apis.robustness import format_table9  # noqa: E402
+from mmmultimae.apis.robustness import parse_corruptions  # noqa: E402
+from mmmultimae.apis.robustness import parse_paths  # noqa: E402
+from mmmultimae.apis.robustness import reference_from_json  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -142,8 +144,9 @@ def main(argv=None) -> dict:
         overrides['batch_size'] = args.batch_size
     if args.num_workers is not None:
         overrides['num_workers'] = args.num_workers
+    commit = _commit()
     print(f'config {args.config}, checkpoint {args.checkpoint}, device '
-          f'{args.device}, torch {torch.__version__}, commit {_commit()}')
+          f'{args.device}, torch {torch.__version__}, commit {commit}')
 
     if args.corrupt_val:
         reference = None
@@ -181,7 +184,7 @@ def main(argv=None) -> dict:
         checkpoint=args.checkpoint,
         device=args.device,
         torch=torch.__version__,
-        commit=_commit(),
+        commit=commit,
         command=' '.join(sys.argv))
     if args.out_json:
         os.makedirs(osp.dirname(osp.abspath(args.out_json)), exist_ok=True)

@@ -52,6 +52,7 @@ sys.path.insert(0, ROOT)
 
 from mmmultimae.apis import label_quality  # noqa: E402
 from mmmultimae.apis import pseudo_label as labelling  # noqa: E402
+from mmmultimae.apis.transfer import run_config  # noqa: E402
 from mmmultimae.datasets.synthetic import write_synthetic_dataset  # noqa
 from mmmultimae.datasets.synthetic.metainfo import CLASSES  # noqa: E402
 
@@ -119,17 +120,24 @@ def log(message: str) -> None:
     print(f'[pseudo-label loop] {message}', flush=True)
 
 
-def run(cmd: List[str], log_file: str, env: Optional[dict] = None) -> None:
-    """Run ``cmd`` with its output in ``log_file``; on failure show the
-    end of the log and stop."""
-    with open(log_file, 'w') as f:
-        code = subprocess.call(
-            cmd, stdout=f, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
-    if code:
-        with open(log_file) as f:
-            tail = f.read()[-4000:]
-        raise RuntimeError(f'{" ".join(cmd[:3])} ... failed (exit {code}); '
-                           f'the end of {log_file}:\n{tail}')
+def run(jobs: Dict[str, Tuple[List[str], str]],
+        env: Optional[dict] = None) -> None:
+    """Run the commands of ``jobs`` (name -> command, log file) side by
+    side, each with its output in its log file; when one fails, show the
+    end of its log and stop."""
+    procs = {}
+    for name, (cmd, log_file) in jobs.items():
+        with open(log_file, 'w') as f:
+            procs[name] = subprocess.Popen(
+                cmd, stdout=f, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
+    codes = {name: proc.wait() for name, proc in procs.items()}
+    for name, code in codes.items():
+        if code:
+            log_file = jobs[name][1]
+            with open(log_file) as f:
+                tail = f.read()[-4000:]
+            raise RuntimeError(f'{name} failed (exit {code}); the end of '
+                               f'{log_file}:\n{tail}')
 
 
 def finished(work_dir: str) -> Optional[str]:
@@ -142,18 +150,9 @@ def finished(work_dir: str) -> Optional[str]:
     return checkpoint if osp.isfile(checkpoint) else None
 
 
-def dumped_config(work_dir: str) -> str:
-    """The config ``tools/train.py`` wrote into ``work_dir``."""
-    configs = glob.glob(osp.join(work_dir, '*.py'))
-    if len(configs) != 1:
-        raise FileNotFoundError(f"expected one config in '{work_dir}', found "
-                                f'{configs or "none"}')
-    return configs[0]
-
-
 def finetune(args, labelled: str) -> Dict[str, Dict[str, str]]:
     """Fine-tune both transfer configs (side by side) on ``labelled``;
-    returns their dumped configs and checkpoints."""
+    returns their dumped configs and checkpoints (``run_config``)."""
     init = (f'model.backbone.init_cfg.checkpoint={args.pretrained}'
             if args.pretrained else 'model.backbone.init_cfg=None')
     data = [
@@ -161,7 +160,7 @@ def finetune(args, labelled: str) -> Dict[str, Dict[str, str]]:
         'train_dataloader.dataset.data_prefix.img_path='
         f'{osp.basename(labelled)}'
     ]
-    procs = {}
+    jobs = {}
     for task, config in CONFIGS.items():
         work_dir = osp.join(args.work_dir, f'finetune_{task}')
         if finished(work_dir):
@@ -171,28 +170,16 @@ def finetune(args, labelled: str) -> Dict[str, Dict[str, str]]:
             sys.executable, 'tools/train.py', config, '--work-dir', work_dir,
             '--cfg-options', init, *data, *args.finetune_options
         ]
-        os.makedirs(work_dir, exist_ok=True)
-        log_file = open(f'{work_dir}.log', 'w')
-        env = dict(os.environ, OMP_NUM_THREADS='1')
         log(f'{task}: fine-tuning {osp.basename(config)} '
             f"({'from ' + args.pretrained if args.pretrained else 'scratch'})"
             f', log: {work_dir}.log')
-        procs[task] = (subprocess.Popen(
-            cmd, stdout=log_file, stderr=subprocess.STDOUT, env=env,
-            cwd=ROOT), log_file, work_dir)
-    for task, (proc, log_file, work_dir) in procs.items():
-        code = proc.wait()
-        log_file.close()
-        if code:
-            with open(log_file.name) as f:
-                tail = f.read()[-4000:]
-            raise RuntimeError(f'fine-tuning {task} failed (exit {code}); the '
-                               f'end of {log_file.name}:\n{tail}')
+        jobs[f'fine-tuning {task}'] = (cmd, f'{work_dir}.log')
+    run(jobs, env=dict(os.environ, OMP_NUM_THREADS='1'))
     out = {}
     for task in CONFIGS:
-        work_dir = osp.join(args.work_dir, f'finetune_{task}')
-        out[task] = dict(
-            config=dumped_config(work_dir), checkpoint=finished(work_dir))
+        cfg, checkpoint = run_config(
+            osp.join(args.work_dir, f'finetune_{task}'))
+        out[task] = dict(config=cfg.filename, checkpoint=checkpoint)
     return out
 
 
@@ -244,7 +231,7 @@ def main(argv=None) -> dict:
         str(args.batch_size), '--quiet'
     ]
     label_log = osp.join(args.work_dir, 'pseudo_label.log')
-    run(cmd, label_log)
+    run({'pseudo-labelling': (cmd, label_log)})
     with open(label_log) as f:
         speed = [line.strip() for line in f if 'images/s' in line]
     log(speed[-1] if speed else 'pseudo-labelling done')
@@ -298,7 +285,7 @@ def main(argv=None) -> dict:
     if not finished(pre_dir):
         log(f'pre-training {osp.basename(PRETRAIN_CONFIG)} on the '
             f'pseudo-labels for {epochs} epochs, log: {pre_dir}.log')
-        run([
+        cmd = [
             sys.executable, 'tools/train.py', PRETRAIN_CONFIG, '--work-dir',
             pre_dir, '--cfg-options',
             f'train_dataloader.dataset.data_root={args.work_dir}',
@@ -308,7 +295,8 @@ def main(argv=None) -> dict:
             f'param_scheduler.1.end={epochs}',
             'default_hooks.logger.interval=1', *held_out,
             *args.pretrain_options
-        ], f'{pre_dir}.log')
+        ]
+        run({'pre-training': (cmd, f'{pre_dir}.log')})
     losses, validation = pretrain_records(pre_dir)
     first, last = losses[0], losses[-1]
     log(f"pre-training on pseudo-labels: loss {first['loss']:.3f} (step "

@@ -33,6 +33,7 @@ import os.path as osp
 from typing import Dict, List, Optional, Sequence
 
 from mmengine.config import Config
+from scipy.stats import rankdata
 
 #: Taskonomy task -> (column name, scale factor) of Tables 7 and 8.
 TABLE_COLUMNS = {
@@ -69,19 +70,8 @@ def canonical_task(name: str, where: str = '') -> str:
 
 def rank_with_ties(values: Sequence[float]) -> List[float]:
     """Ranks of ``values`` in ascending order (1 = lowest); tied values
-    share the mean of their ranks."""
-    order = sorted(range(len(values)), key=lambda i: values[i])
-    ranks = [0.0] * len(values)
-    start = 0
-    while start < len(order):
-        end = start
-        while end + 1 < len(order) and \
-                values[order[end + 1]] == values[order[start]]:
-            end += 1
-        for position in range(start, end + 1):
-            ranks[order[position]] = (start + end) / 2 + 1
-        start = end + 1
-    return ranks
+    share the mean of their ranks (scipy's ``rankdata``)."""
+    return rankdata(values, method='average').tolist()
 
 
 def table_rows(results: Dict[str, Dict[str, float]]) -> Dict[str, dict]:
@@ -187,6 +177,11 @@ def run_task(work_dir: str) -> str:
     return canonical_task(target, f" in '{configs[0]}'")
 
 
+def _load_metric(path: str, metric: str) -> float:
+    with open(path) as f:
+        return _metric_of(json.load(f), metric, path)
+
+
 def work_dir_loss(work_dir: str, metric: str) -> float:
     """The test L1 of a work dir (its newest test result)."""
     path = latest_test_result(work_dir, metric)
@@ -195,8 +190,7 @@ def work_dir_loss(work_dir: str, metric: str) -> float:
             f"'{work_dir}' has no test result with {metric!r} "
             f'(<timestamp>/<timestamp>.json): run tools/test.py with its '
             'best checkpoint')
-    with open(path) as f:
-        return _metric_of(json.load(f), metric, path)
+    return _load_metric(path, metric)
 
 
 def method_results(path: str, metric: str = 'loss_l1') -> Dict[str, float]:
@@ -209,13 +203,14 @@ def method_results(path: str, metric: str = 'loss_l1') -> Dict[str, float]:
             for pattern in ('*/*.py', '*/*/*.py')
             for p in glob.glob(osp.join(path, pattern)))
         for work_dir in dict.fromkeys(candidates):
-            if latest_test_result(work_dir, metric) is None:
+            result = latest_test_result(work_dir, metric)
+            if result is None:
                 continue
             task = run_task(work_dir)
             if task in results:
                 raise ValueError(f"'{path}' has two {task} runs: "
                                  f"'{where[task]}' and '{work_dir}'")
-            results[task] = work_dir_loss(work_dir, metric)
+            results[task] = _load_metric(result, metric)
             where[task] = work_dir
         if not results:
             raise FileNotFoundError(
@@ -244,8 +239,7 @@ def method_results(path: str, metric: str = 'loss_l1') -> Dict[str, float]:
             if osp.isdir(source):
                 results[task] = work_dir_loss(source, metric)
             else:
-                with open(source) as f:
-                    results[task] = _metric_of(json.load(f), metric, source)
+                results[task] = _load_metric(source, metric)
         else:
             raise ValueError(f"'{path}': {name} must be a number or a path, "
                              f'got {value!r}')

@@ -1,5 +1,6 @@
 # Copyright (c) mmmultimae contributors. All rights reserved.
 """File encodings of the synthetic scenes' depth, normals and labels."""
+from typing import Sequence
 
 import numpy as np
 from PIL import Image
@@ -43,14 +44,16 @@ def decode_normals(code: np.ndarray) -> np.ndarray:
     return normal / np.maximum(norm, 1e-6)
 
 
-def palette_image(semseg: np.ndarray) -> Image.Image:
-    """uint8 class ids ``(H, W)`` -> palette (``'P'``) PIL image.
+def palette_image(semseg: np.ndarray,
+                  palette: Sequence[Sequence[int]] = PALETTE) -> Image.Image:
+    """uint8 class ids ``(H, W)`` -> palette (``'P'``) PIL image coloured
+    with ``palette`` (``(K, 3)``, K <= 256; default the scenes' classes).
 
     The palette always has 256 entries (unused ones black): PIL sizes the
     PNG bit depth from the palette length, and a short or missing palette
     can corrupt larger ids when saving.
     """
     img = Image.fromarray(semseg.astype(np.uint8), mode='P')
-    colors = [c for color in PALETTE for c in color]
+    colors = [int(c) for color in palette for c in color]
     img.putpalette(colors + [0] * (768 - len(colors)))
     return img

@@ -61,6 +61,5 @@ def mean_iou(areas: Tensor) -> Tensor:
         Tensor: 0-d float64 (NaN if no class occurs).
     """
     intersect, union = areas[0], areas[1]
-    iou = intersect / union
-    return iou[union > 0].mean() if bool((union > 0).any()) else \
-        iou.new_tensor(float('nan'))
+    # the mean of no class is NaN
+    return (intersect / union)[union > 0].mean()

@@ -16,7 +16,7 @@ and needs all 5 severities of ``c`` to be evaluated.
 """
 import logging
 from collections import defaultdict
-from typing import Dict, Mapping, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -117,29 +117,37 @@ def relative_corruption_errors(
     return rel, float(np.mean(list(rel.values())))
 
 
-def _to_int(value) -> int:
-    if isinstance(value, torch.Tensor):
-        if value.numel() != 1:
-            raise ValueError(f'expected one label, got shape '
-                             f'{tuple(value.shape)}')
-        return int(value.item())
-    return int(value)
+def _one_label(value) -> torch.Tensor:
+    """A label (tensor of one element, or int) as a 0-d tensor (no host
+    sync)."""
+    value = torch.as_tensor(value)
+    if value.numel() != 1:
+        raise ValueError(f'expected one label, got shape '
+                         f'{tuple(value.shape)}')
+    return value.reshape(()).long()
 
 
-def top1_correct(sample: Mapping) -> bool:
-    """Whether a classification data sample (dict of mmpretrain's
+def top1_correct(samples: Sequence[Mapping]) -> List[bool]:
+    """Whether each classification data sample (dict of mmpretrain's
     ``DataSample``) is right: argmax of ``pred_score``, else
-    ``pred_label``, against ``gt_label``."""
-    if 'gt_label' not in sample:
-        raise KeyError('the data sample has no gt_label')
-    if 'pred_score' in sample:
-        pred = int(torch.as_tensor(sample['pred_score']).argmax())
-    elif 'pred_label' in sample:
-        pred = _to_int(sample['pred_label'])
-    else:
-        raise KeyError('the data sample has neither pred_score nor '
-                       'pred_label')
-    return pred == _to_int(sample['gt_label'])
+    ``pred_label``, against ``gt_label``. The batch's predictions and
+    labels are compared on their device and copied to the host once."""
+    preds, labels = [], []
+    for sample in samples:
+        if 'gt_label' not in sample:
+            raise KeyError('the data sample has no gt_label')
+        if 'pred_score' in sample:
+            preds.append(torch.as_tensor(sample['pred_score']).argmax())
+        elif 'pred_label' in sample:
+            preds.append(_one_label(sample['pred_label']))
+        else:
+            raise KeyError('the data sample has neither pred_score nor '
+                           'pred_label')
+        labels.append(_one_label(sample['gt_label']))
+    if not preds:
+        return []
+    preds, labels = torch.stack(preds), torch.stack(labels)
+    return (preds == labels.to(preds.device)).tolist()
 
 
 @METRICS.register_module()
@@ -193,7 +201,7 @@ class MeanCorruptionError(BaseMetric):
 
     def process(self, data_batch, data_samples: Sequence[dict]) -> None:
         """Record (corruption, severity, correct) of each sample."""
-        for sample in data_samples:
+        for sample, correct in zip(data_samples, top1_correct(data_samples)):
             corruption = sample.get('corruption') or CLEAN
             if corruption == CLEAN:
                 severity = 0
@@ -201,9 +209,8 @@ class MeanCorruptionError(BaseMetric):
                 if 'severity' not in sample:
                     raise KeyError(f'sample of corruption {corruption!r} '
                                    'has no severity metainfo')
-                severity = _to_int(sample['severity'])
-            self.results.append(
-                (str(corruption), severity, top1_correct(sample)))
+                severity = int(_one_label(sample['severity']))
+            self.results.append((str(corruption), severity, correct))
 
     def compute_metrics(self, results: list) -> Dict[str, float]:
         """Accuracies and (normalised) mean corruption errors."""

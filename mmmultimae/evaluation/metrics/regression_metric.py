@@ -201,12 +201,14 @@ def normal_error_sums(
         ``< t``).
     """
     angles = normal_angles(pred, gt)
+    # one host transfer for all the sums
+    abs_error, angle, *within = torch.stack(
+        [(pred.double() - gt.double()).abs().sum(),
+         angles.sum()] + [(angles < t).sum().double()
+                          for t in thresholds]).tolist()
     sums = dict(
-        pixels=float(angles.numel()),
-        abs_error=float((pred.double() - gt.double()).abs().sum()),
-        angle=float(angles.sum()))
-    for t in thresholds:
-        sums[f'within_{t:g}'] = float((angles < t).sum())
+        pixels=float(angles.numel()), abs_error=abs_error, angle=angle)
+    sums.update((f'within_{t:g}', n) for t, n in zip(thresholds, within))
     return sums
 
 
@@ -258,12 +260,15 @@ class SurfaceNormalMetric(BaseMetric):
                     f"{_field(sample, 'gt_depth_map').shape[0]} channels; "
                     'surface normals have 3')
             # _valid_elements flattens channel-major: (3, N) -> (N, 3)
-            pred, gt = pred.reshape(3, -1).T, gt.reshape(3, -1).T
-            abs_error = float((pred.double() - gt.double()).abs().sum())
+            pred = pred.reshape(3, -1).T.double()
+            gt = gt.reshape(3, -1).T.double()
             if self.encoding == 'unit_interval':
-                pred, gt = 2 * pred - 1, 2 * gt - 1
-            sums = normal_error_sums(pred, gt)
-            sums['abs_error'] = abs_error
+                # |(2p - 1) - (2g - 1)| / 2 = |p - g|: the L1 in the
+                # maps' own encoding
+                sums = normal_error_sums(2 * pred - 1, 2 * gt - 1)
+                sums['abs_error'] /= 2
+            else:
+                sums = normal_error_sums(pred, gt)
             self.results.append(sums)
 
     def compute_metrics(self, results: List[dict]) -> Dict[str, float]:
